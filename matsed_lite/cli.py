@@ -1,0 +1,136 @@
+"""The ``matsed-lite`` command line: the package's functions, outside notebooks.
+
+    matsed-lite presets
+    matsed-lite synth --out ROOT --preset P [--seed N]
+    matsed-lite data check ROOT [--classes A,B,...] [--skip-missing]
+    matsed-lite notebooks [--preset P] [--only 00,03] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .presets import PRESETS, get_preset
+
+
+def _preset_arg(value: str) -> str:
+    if value not in PRESETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
+    return value
+
+
+def _list_arg(value: str) -> list[str]:
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matsed-lite",
+        description="MAT-SED-lite: data, training, evaluation and the course's notebooks.")
+    parser.add_argument("--version", action="version", version=f"matsed-lite {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("presets", help="show the presets and their values")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("synth", help="generate DESED-lite, a synthetic data set in the DESED layout")
+    p.add_argument("--out", required=True, type=Path, help="data folder to write (ROOT)")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--seed", default=0, type=int, help="random seed (default: 0)")
+    p.add_argument("--splits", type=_list_arg, default=None,
+                   help="comma-separated subset of splits (default: all)")
+    p.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
+
+    data = sub.add_parser("data", help="inspect DESED-format data")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    p = data_sub.add_parser("check", help="validate a data folder and summarise each split")
+    p.add_argument("root", type=Path, help="DESED-lite or real DESED folder")
+    p.add_argument("--classes", type=_list_arg, default=None,
+                   help="comma-separated class list; labels outside it are errors")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="count missing audio files instead of failing (real DESED has some)")
+    p.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("notebooks", help="execute the course's notebooks in order, headless")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--only", type=_list_arg, default=None, help="notebook numbers, e.g. 00,03")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for executed notebooks (default: build/PRESET)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data folder (default: data/desed_lite_PRESET)")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="also copy every figure into this folder")
+    p.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    p.set_defaults(func=cmd_notebooks)
+    return parser
+
+
+def cmd_presets(args) -> int:
+    names = list(PRESETS)
+    fields = [f for f in PRESETS[names[0]].to_dict() if f != "name"]
+    width = max(len(f) for f in fields)
+    print(f"{'':<{width}}  " + "  ".join(f"{n:>9}" for n in names))
+    for f in fields:
+        print(f"{f:<{width}}  " + "  ".join(f"{str(getattr(PRESETS[n], f)):>9}" for n in names))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .desed_lite import generate_desed_lite
+
+    summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
+                                  splits=args.splits, workers=args.workers,
+                                  progress=not args.quiet)
+    print(f"DESED-lite ({args.preset}, seed {args.seed}) in {args.out}")
+    for split, s in summary.get("splits", summary).items():
+        if isinstance(s, dict):
+            print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from .data_check import check_dataset, format_report
+    from .desed_format import DataError
+
+    try:
+        report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def cmd_notebooks(args) -> int:
+    from .notebook_runner import NotebookFailed, format_summary, run_notebooks
+
+    done: list = []
+    status = 0
+    try:
+        run_notebooks(args.preset, notebooks_dir=args.notebooks_dir, out=args.out,
+                      only=args.only, data_root=args.data, figures_dir=args.figures,
+                      seed=args.seed, timeout=args.timeout,
+                      echo=lambda msg: print(msg, flush=True), results=done)
+    except (NotebookFailed, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 1
+    if done:
+        print()
+        print(format_summary(done))
+    return status
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
