@@ -1,0 +1,34 @@
+import pytest
+
+from matsed_lite.presets import DESED_CLASSES, PRESETS, get_preset
+
+
+def test_presets_exist_and_paper_is_the_official_geometry():
+    assert set(PRESETS) == {"smoke", "cpu", "gpu", "paper"}
+    p = get_preset("paper")
+    assert (p.sample_rate, p.n_mels, p.hop_length, p.win_length, p.n_fft) == (32000, 128, 320, 800, 1024)
+    assert p.frame_hop_seconds == pytest.approx(0.010)
+    assert p.n_frames == 1000 and p.frontend == "passt"
+    assert p.split_sizes()["validation"] == 1168
+
+
+def test_sizes_grow_from_smoke_to_gpu():
+    total = {n: sum(get_preset(n).split_sizes().values()) for n in PRESETS}
+    assert total["smoke"] < total["cpu"] < total["gpu"] < total["paper"]
+
+
+def test_cpu_preset_data_fits_its_disk_budget():
+    p = get_preset("cpu")
+    bytes_16bit = sum(p.split_sizes().values()) * p.clip_samples * 2
+    assert bytes_16bit < 1.5e9
+
+
+def test_overrides_and_unknown_name():
+    p = get_preset("smoke", n_validation=3)
+    assert p.n_validation == 3 and get_preset("smoke").n_validation != 3
+    with pytest.raises(ValueError, match="unknown preset 'big'; choose one of smoke, cpu, gpu, paper"):
+        get_preset("big")
+
+
+def test_classes_are_the_sorted_desed_ten():
+    assert len(DESED_CLASSES) == 10 and list(DESED_CLASSES) == sorted(DESED_CLASSES)
