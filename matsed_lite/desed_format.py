@@ -110,6 +110,16 @@ def _read_rows(path: Path, header: tuple[str, ...], problems: list[Problem]):
         yield number, line.split("\t")
 
 
+def first_rows(path, header: tuple[str, ...]) -> dict[str, int]:
+    """Clip name -> the first row that lists it (numbered as problems number rows)."""
+    rows: dict[str, int] = {}
+    for number, fields in _read_rows(Path(path), header, []):
+        name = fields[0].strip()
+        if name and name not in rows:
+            rows[name] = number
+    return rows
+
+
 def _parse_time(value: str, what: str, p: str, row: int, problems: list[Problem]):
     try:
         t = float(value)
@@ -245,6 +255,12 @@ def parse_durations(path):
                                             f"(filename duration), found {len(fields)}"))
             continue
         name = fields[0].strip()
+        if not name:
+            problems.append(Problem(p, row, "empty filename"))
+            continue
+        if name in out:
+            problems.append(Problem(p, row, f"{name} is listed twice"))
+            continue
         d = _parse_time(fields[1].strip(), "duration", p, row, problems)
         if d is None:
             continue

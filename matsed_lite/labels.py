@@ -4,7 +4,8 @@ Frame i covers [i * hop, (i + 1) * hop). An event is active in every frame it
 touches: its onset frame is floor(onset / hop) and its end frame (exclusive)
 ceil(offset / hop). Decoding a frame matrix turns each run of active frames
 back into (onset, offset) at frame boundaries, so a round trip moves each
-boundary by less than one frame (events of one class that touch merge).
+boundary outward by less than one frame. Two events of one class less than a
+frame apart share a frame and merge into one.
 """
 from __future__ import annotations
 
