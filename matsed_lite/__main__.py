@@ -2,4 +2,7 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+# Guarded: the synth worker pool starts processes with "spawn", which imports
+# the main module again in every child.
+if __name__ == "__main__":
+    sys.exit(main())

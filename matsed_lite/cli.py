@@ -85,13 +85,16 @@ def cmd_presets(args) -> int:
 def cmd_synth(args) -> int:
     from .desed_lite import generate_desed_lite
 
-    summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
-                                  splits=args.splits, workers=args.workers,
-                                  progress=not args.quiet)
+    try:
+        summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
+                                      splits=args.splits, workers=args.workers,
+                                      progress=not args.quiet)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"DESED-lite ({args.preset}, seed {args.seed}) in {args.out}")
-    for split, s in summary.get("splits", summary).items():
-        if isinstance(s, dict):
-            print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
+    for split, s in summary.items():
+        print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
     return 0
 
 

@@ -1,0 +1,143 @@
+"""Drawing clips, labels and data statistics.
+
+Pure functions: arrays in, a matplotlib Figure out. Notebooks call them and
+save the figures; explorers redraw them inside ipywidgets; tests call them
+directly. Nothing here reads files or holds state.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+# One colour per class, stable across every figure of the course.
+_CMAP = plt.get_cmap("tab10")
+
+
+def class_colours(classes: Sequence[str]) -> dict[str, tuple]:
+    return {c: _CMAP(i % 10) for i, c in enumerate(classes)}
+
+
+def _events_tuples(events):
+    for ev in events:
+        if hasattr(ev, "onset"):
+            yield float(ev.onset), float(ev.offset), ev.label
+        else:
+            on, off, lab = ev
+            yield float(on), float(off), lab
+
+
+def draw_event_roll(ax, events, classes: Sequence[str], duration: float | None = None,
+                    alpha: float = 0.85) -> None:
+    """Events as bars, one row per class (the piano roll of SED)."""
+    colours = class_colours(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    for on, off, lab in _events_tuples(events):
+        ax.barh(index[lab], off - on, left=on, height=0.7, color=colours[lab], alpha=alpha)
+    ax.set_yticks(range(len(classes)))
+    ax.set_yticklabels(classes, fontsize=7)
+    ax.set_ylim(len(classes) - 0.5, -0.5)
+    if duration is not None:
+        ax.set_xlim(0, duration)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_clip(waveform: np.ndarray, sample_rate: int, logmel: np.ndarray, frame_hop: float,
+              events, classes: Sequence[str], frame_labels: np.ndarray | None = None,
+              title: str = "") -> Figure:
+    """Waveform, log-mel and event roll (and optionally frame labels) on one time axis."""
+    waveform = np.asarray(waveform)
+    logmel = np.asarray(logmel)
+    duration = waveform.size / sample_rate
+    rows = 4 if frame_labels is not None else 3
+    ratios = [1, 2, 1.6, 1.6][:rows]
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.6 * sum(ratios)), sharex=True,
+                             gridspec_kw={"height_ratios": ratios})
+    t = np.arange(waveform.size) / sample_rate
+    axes[0].plot(t, waveform, lw=0.4, color="0.2")
+    axes[0].set_ylabel("amplitude")
+    axes[1].imshow(logmel, origin="lower", aspect="auto", cmap="magma",
+                   extent=(0, logmel.shape[1] * frame_hop, 0, logmel.shape[0]))
+    axes[1].set_ylabel("mel bin")
+    draw_event_roll(axes[2], events, classes, duration)
+    axes[2].set_ylabel("events")
+    if frame_labels is not None:
+        fl = np.asarray(frame_labels)
+        axes[3].imshow(fl.T, origin="upper", aspect="auto", cmap="Greys", vmin=0, vmax=1,
+                       interpolation="nearest", extent=(0, fl.shape[0] * frame_hop, len(classes) - 0.5, -0.5))
+        axes[3].set_yticks(range(len(classes)))
+        axes[3].set_yticklabels(classes, fontsize=7)
+        axes[3].set_ylabel(f"frames ({frame_hop * 1000:g} ms)")
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, duration)
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectrogram_grid(logmels: Mapping[str, np.ndarray], frame_hop: float,
+                          ncols: int = 5, title: str = "") -> Figure:
+    """One log-mel panel per named sound (e.g. one event of each class)."""
+    names = list(logmels)
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.2 * nrows), squeeze=False)
+    vmin = min(float(np.min(m)) for m in logmels.values())
+    vmax = max(float(np.max(m)) for m in logmels.values())
+    for ax, name in zip(axes.flat, names):
+        m = np.asarray(logmels[name])
+        ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                  extent=(0, m.shape[1] * frame_hop, 0, m.shape[0]))
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_event_lengths(lengths: Mapping[str, Sequence[float]], classes: Sequence[str],
+                       highlight: Sequence[str] = (), title: str = "") -> Figure:
+    """Distribution of event lengths per class (log scale); ``highlight`` marks a group."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    data = [np.asarray(lengths.get(c, []), dtype=float) for c in classes]
+    shown = [d if d.size else np.array([np.nan]) for d in data]
+    box = ax.boxplot(shown, vert=False, patch_artist=True, widths=0.6)
+    colours = class_colours(classes)
+    for patch, c in zip(box["boxes"], classes):
+        patch.set_facecolor(colours[c])
+        patch.set_alpha(0.9 if c in highlight else 0.45)
+    ax.set_yticks(range(1, len(classes) + 1))
+    ax.set_yticklabels([f"{c} ({len(d)})" for c, d in zip(classes, data)], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("event length (s)")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_valid_mask(waveform: np.ndarray, sample_rate: int, mask: np.ndarray,
+                    frame_hop: float, title: str = "") -> Figure:
+    """A padded clip with its valid-frame mask underneath."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 2.8), sharex=True,
+                             gridspec_kw={"height_ratios": [2, 0.6]})
+    t = np.arange(len(waveform)) / sample_rate
+    axes[0].plot(t, waveform, lw=0.4, color="0.2")
+    axes[0].set_ylabel("amplitude")
+    m = np.asarray(mask, dtype=float)[None, :]
+    axes[1].imshow(m, aspect="auto", cmap="Greens", vmin=0, vmax=1, interpolation="nearest",
+                   extent=(0, m.shape[1] * frame_hop, 0, 1))
+    axes[1].set_yticks([])
+    axes[1].set_ylabel("valid")
+    axes[1].set_xlabel("time (s)")
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
