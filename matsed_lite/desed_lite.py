@@ -62,16 +62,20 @@ class SplitDef:
     count: "str | int"
     seed_offset: int
     short_fraction: float = 0.0
+    in_course: bool = True  # made by default; the tagging corpus only when asked for
 
 
-# The splits, in generation order. Adding a split is one line here, e.g.
-#   SplitDef("tagging", "weak", 200, seed_offset=4),
+# The splits, in generation order. Adding a split is one line here.
 SPLITS: tuple[SplitDef, ...] = (
     SplitDef("synth_train", "strong", "synth_train", seed_offset=0),
     SplitDef("weak", "weak", "weak", seed_offset=1),
     SplitDef("unlabeled", "unlabeled", "unlabeled", seed_offset=2),
     # Real DESED validation has about 9% clips under 10 s.
     SplitDef("validation", "strong", "validation", seed_offset=3, short_fraction=0.09),
+    # PaSST-lite's pre-training corpus, a stand-in for AudioSet: weakly labelled
+    # clips with their own seeds, disjoint from every split above.
+    SplitDef("tagging", "weak", "tagging", seed_offset=10, in_course=False),
+    SplitDef("tagging_eval", "weak", "tagging_eval", seed_offset=11, in_course=False),
 )
 
 # --- soundscape recipe (why these values: see the module docstring) --------
@@ -361,7 +365,8 @@ def generate_desed_lite(root, preset, seed: int = 0, splits: "Iterable[str | Spl
     """
     preset = get_preset(preset)
     root = Path(root)
-    chosen = [get_split(s) for s in (splits if splits is not None else [s.name for s in SPLITS])]
+    chosen = [get_split(s) for s in (splits if splits is not None
+                                     else [s.name for s in SPLITS if s.in_course])]
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     root.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,23 @@ class Preset:
     n_weak: int
     n_unlabeled: int
     n_validation: int
+    n_tagging: int          # encoder pre-training corpus (its own seed), not in the tour
+    n_tagging_eval: int     # held-out clips that score the pre-trained encoder (mAP)
+    # --- encoder: PaSST-lite (16x16 patches, stride 10) ---------------------------
+    encoder_dim: int
+    encoder_depth: int
+    encoder_heads: int
+    encoder_feature_block: int  # frame features come out of this block (1-based; paper: 10 of 12)
+    patchout_time: int          # time stripes dropped while training (structured patchout)
+    patchout_freq: int          # frequency stripes dropped while training
+    # --- context network ----------------------------------------------------------
+    context_dim: int
+    context_depth: int
+    context_heads: int
+    context_mlp_ratio: float
+    # --- block masking (in context frames; one block = one encoder time token) -------
+    mask_ratio: float
+    mask_block: int
 
     @property
     def clip_samples(self) -> int:
@@ -52,6 +69,13 @@ class Preset:
     def frame_hop_seconds(self) -> float:
         """Seconds between two log-mel frames."""
         return self.hop_length / self.sample_rate
+
+    @property
+    def encoder_geometry(self) -> tuple:
+        """What an encoder's weights depend on: presets that share it share weights."""
+        return (self.sample_rate, self.frontend, self.n_fft, self.win_length, self.hop_length,
+                self.n_mels, self.f_min, self.f_max, self.encoder_dim, self.encoder_depth,
+                self.encoder_heads)
 
     @property
     def n_frames(self) -> int:
@@ -64,49 +88,78 @@ class Preset:
             "weak": self.n_weak,
             "unlabeled": self.n_unlabeled,
             "validation": self.n_validation,
+            "tagging": self.n_tagging,
+            "tagging_eval": self.n_tagging_eval,
         }
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# CI: every notebook in seconds. 20 ms frames, few mels, a handful of clips.
+# The lite geometry shared by smoke, cpu and gpu: 16 kHz, 64 mels, 20 ms frames
+# (500 per 10 s clip), so one shipped PaSST-lite encoder serves all three.
+# PaSST-lite sees 5 frequency x 49 time patches; its frame features come out of
+# block 5 of 6 (the paper: 10 of 12) at the mel frame rate, 500 per clip, and one
+# masking block of 10 frames is one encoder time token (200 ms).
+
+# CI: every notebook in seconds. A handful of clips, a small context network.
 SMOKE = Preset(
     name="smoke",
     sample_rate=16000, clip_seconds=10.0,
-    frontend="lite", n_fft=512, win_length=512, hop_length=320, n_mels=32,
+    frontend="lite", n_fft=1024, win_length=640, hop_length=320, n_mels=64,
     f_min=0.0, f_max=8000.0,
     n_synth_train=24, n_weak=12, n_unlabeled=24, n_validation=12,
+    n_tagging=48, n_tagging_eval=16,
+    encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
+    patchout_time=10, patchout_freq=1,
+    context_dim=128, context_depth=2, context_heads=4, context_mlp_ratio=1.0,
+    mask_ratio=0.75, mask_block=10,
 )
 
-# A real run on a 2-core laptop: 16 kHz, 64 mels, 20 ms frames (500 per clip).
-# About 3,200 clips of 10 s, about 1 GB of 16-bit wav.
+# A real run on a 2-core laptop. About 3,200 clips of 10 s, about 1 GB of wav
+# (the tagging corpus adds about 0.4 GB when the encoder is re-trained).
 CPU = Preset(
     name="cpu",
     sample_rate=16000, clip_seconds=10.0,
     frontend="lite", n_fft=1024, win_length=640, hop_length=320, n_mels=64,
     f_min=0.0, f_max=8000.0,
     n_synth_train=1200, n_weak=500, n_unlabeled=1200, n_validation=300,
+    n_tagging=1200, n_tagging_eval=200,
+    encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
+    patchout_time=10, patchout_freq=1,
+    context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
+    mask_ratio=0.75, mask_block=10,
 )
 
-# One Colab-class GPU: the paper's front end (32 kHz, 128 mels, 10 ms frames),
-# smaller data than DESED.
+# One Colab-class GPU: the lite geometry with more data.
 GPU = Preset(
     name="gpu",
-    sample_rate=32000, clip_seconds=10.0,
-    frontend="passt", n_fft=1024, win_length=800, hop_length=320, n_mels=128,
-    f_min=0.0, f_max=15000.0,
-    n_synth_train=2000, n_weak=800, n_unlabeled=2000, n_validation=400,
+    sample_rate=16000, clip_seconds=10.0,
+    frontend="lite", n_fft=1024, win_length=640, hop_length=320, n_mels=64,
+    f_min=0.0, f_max=8000.0,
+    n_synth_train=3000, n_weak=1200, n_unlabeled=3000, n_validation=500,
+    n_tagging=3000, n_tagging_eval=300,
+    encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
+    patchout_time=10, patchout_freq=1,
+    context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
+    mask_ratio=0.75, mask_block=10,
 )
 
-# The official geometry (PaSST-S front end: 32 kHz, 128 mels, hop 10 ms,
-# 1000 frames per clip) and DESED's split sizes, for users with real data.
+# The official geometry: PaSST-S's front end and size (32 kHz, 128 mels, hop
+# 10 ms, 1000 frames, 12 x 99 patches, width 768, 12 blocks, features from
+# block 10), a 3-layer context network of width 768, blocks of 10 frames, and
+# DESED's split sizes. For users with real data and PaSST weights.
 PAPER = Preset(
     name="paper",
     sample_rate=32000, clip_seconds=10.0,
     frontend="passt", n_fft=1024, win_length=800, hop_length=320, n_mels=128,
     f_min=0.0, f_max=15000.0,
     n_synth_train=10000, n_weak=1578, n_unlabeled=14412, n_validation=1168,
+    n_tagging=10000, n_tagging_eval=1000,
+    encoder_dim=768, encoder_depth=12, encoder_heads=12, encoder_feature_block=10,
+    patchout_time=40, patchout_freq=4,
+    context_dim=768, context_depth=3, context_heads=12, context_mlp_ratio=1.0,
+    mask_ratio=0.75, mask_block=10,
 )
 
 PRESETS = {p.name: p for p in (SMOKE, CPU, GPU, PAPER)}

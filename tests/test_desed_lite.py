@@ -26,7 +26,8 @@ from matsed_lite.presets import DESED_CLASSES, get_preset
 
 # Few clips, but enough validation clips that a short one is likely (checked below).
 PRESET = get_preset("smoke", n_synth_train=6, n_weak=4, n_unlabeled=4, n_validation=8)
-SPLIT_NAMES = [s.name for s in SPLITS]
+COURSE_SPLITS = [s for s in SPLITS if s.in_course]
+SPLIT_NAMES = [s.name for s in COURSE_SPLITS]
 
 
 def _files(root: Path) -> dict:
@@ -46,7 +47,7 @@ def test_layout_headers_and_manifest(data):
     meta = root / "metadata"
     headers = {"strong": desed_format.STRONG_HEADER, "weak": desed_format.WEAK_HEADER,
                "unlabeled": desed_format.UNLABELED_HEADER}
-    for split in SPLITS:
+    for split in COURSE_SPLITS:
         assert (root / "audio" / split.name).is_dir()
         first = (meta / f"{split.name}.tsv").read_text().splitlines()[0].split("\t")
         assert tuple(first) == headers[split.kind]
@@ -64,7 +65,7 @@ def test_counts_per_split_and_summary(data):
     root, summary = data
     meta = root / "metadata"
     sizes = PRESET.split_sizes()
-    for split in SPLITS:
+    for split in COURSE_SPLITS:
         n = sizes[split.name]
         wavs = sorted(p.name for p in (root / "audio" / split.name).iterdir())
         assert wavs == [f"{split.name}_{i:05d}.wav" for i in range(n)]
@@ -84,7 +85,7 @@ def test_counts_per_split_and_summary(data):
 
 def test_wav_format_matches_durations(data):
     root, _ = data
-    for split in SPLITS:
+    for split in COURSE_SPLITS:
         durations = desed_format.read_durations(root / "metadata" / f"{split.name}_durations.tsv")
         for name, dur in durations.items():
             info = sf.info(str(root / "audio" / split.name / name))
@@ -287,3 +288,16 @@ def test_a_new_split_is_one_table_row(tmp_path):
     # its own seed offset: not a copy of the weak split's clips
     weak = clip_spec("weak", 0, PRESET, seed=0)
     assert clip_spec(tagging, 0, PRESET, seed=0).events != weak.events
+
+
+def test_tagging_corpus_is_separate_and_made_only_on_request(tmp_path):
+    preset = get_preset("smoke", n_tagging=4, n_tagging_eval=2)
+    assert {s.name for s in SPLITS if not s.in_course} == {"tagging", "tagging_eval"}
+    summary = generate_desed_lite(tmp_path, preset, splits=["tagging", "tagging_eval"], progress=False)
+    assert {k: v["clips"] for k, v in summary.items()} == {"tagging": 4, "tagging_eval": 2}
+    labels = desed_format.read_weak(tmp_path / "metadata" / "tagging.tsv")
+    assert len(labels) == 4 and all(labels.values())
+    # Its own seed: not a copy of the course's weak split.
+    a = sf.read(tmp_path / "audio" / "tagging" / "tagging_00000.wav")[0]
+    b = render_clip(clip_spec("weak", 0, preset), preset.sample_rate)
+    assert a.shape != b.shape or not np.allclose(a, b, atol=1e-3)

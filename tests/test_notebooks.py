@@ -59,7 +59,7 @@ def _check_00(r, out):
     assert r["clips"] == {"synth_train": 24, "weak": 12, "unlabeled": 24, "validation": 12}
     assert 0 <= r["roundtrip_max_shift_s"] < r["frame_hop_s"] == pytest.approx(0.02)
     assert r["long_classes_median_s"] > 2 * r["short_classes_median_s"]
-    assert r["feature_shape"] == [32, 500]
+    assert r["feature_shape"] == [64, 500]
     assert len(r["broken_tsv_problems"]) == 4
     problems = " | ".join(r["broken_tsv_problems"])
     for expected in ["not before offset", "'Dgo' is not in the class list", "not_on_disk.wav",
