@@ -41,7 +41,7 @@ class NotebookRun:
     def number(self) -> str:
         return self.name.split("_", 1)[0]
 
-    def save_figure(self, fig, stem: str, dpi: int = 110) -> Path:
+    def save_figure(self, fig, stem: str, dpi: int = 90) -> Path:
         """Save ``fig`` as OUT_DIR/<notebook number>_<stem>.png."""
         path = self.out_dir / f"{self.number}_{stem}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")

@@ -86,10 +86,12 @@ def plot_spectrogram_grid(logmels: Mapping[str, np.ndarray], frame_hop: float,
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.2 * nrows), squeeze=False)
     vmin = min(float(np.min(m)) for m in logmels.values())
     vmax = max(float(np.max(m)) for m in logmels.values())
+    longest = max(np.asarray(m).shape[1] for m in logmels.values()) * frame_hop
     for ax, name in zip(axes.flat, names):
         m = np.asarray(logmels[name])
         ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
                   extent=(0, m.shape[1] * frame_hop, 0, m.shape[0]))
+        ax.set_xlim(0, longest)  # one time scale for every panel
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
