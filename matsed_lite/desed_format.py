@@ -135,6 +135,17 @@ def _parse_time(value: str, what: str, p: str, row: int, problems: list[Problem]
     return t
 
 
+def _new_name(name: str, seen, p: str, row: int, problems: list[Problem]) -> bool:
+    """A clip name that is not empty and not listed before (one row per clip)."""
+    if not name:
+        problems.append(Problem(p, row, "empty filename"))
+        return False
+    if name in seen:
+        problems.append(Problem(p, row, f"{name} is listed twice"))
+        return False
+    return True
+
+
 def _check_label(label: str, classes, p: str, row: int, problems: list[Problem]) -> bool:
     if not label:
         problems.append(Problem(p, row, "empty event label"))
@@ -210,11 +221,7 @@ def parse_weak(path, classes: Sequence[str] | None = None):
                                             f"(filename event_labels), found {len(fields)}"))
             continue
         name, labs = fields[0].strip(), fields[1].strip()
-        if not name:
-            problems.append(Problem(p, row, "empty filename"))
-            continue
-        if name in out:
-            problems.append(Problem(p, row, f"{name} is listed twice"))
+        if not _new_name(name, out, p, row, problems):
             continue
         parts = [s.strip() for s in labs.split(",")] if labs else []
         if not all(_check_label(s, classes, p, row, problems) for s in parts):
@@ -255,11 +262,7 @@ def parse_durations(path):
                                             f"(filename duration), found {len(fields)}"))
             continue
         name = fields[0].strip()
-        if not name:
-            problems.append(Problem(p, row, "empty filename"))
-            continue
-        if name in out:
-            problems.append(Problem(p, row, f"{name} is listed twice"))
+        if not _new_name(name, out, p, row, problems):
             continue
         d = _parse_time(fields[1].strip(), "duration", p, row, problems)
         if d is None:
