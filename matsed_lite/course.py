@@ -17,6 +17,10 @@ import numpy as np
 from .presets import Preset, get_preset
 from .runtime import environment_report, pick_device, seed_everything
 
+# The course's data set is always generated with this seed; a notebook's SEED
+# changes only its own randomness, never the data it reads.
+DATA_SEED = 0
+
 
 def setup(seed: int = 0, quiet: bool = False) -> dict:
     """First cell: seed, pick the device, print versions. Returns the report."""
@@ -46,6 +50,14 @@ class NotebookRun:
         path = self.out_dir / f"{self.number}_{stem}.png"
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
         return path
+
+    def ensure_data(self, splits=None) -> dict:
+        """Generate DESED-lite for this preset if it is not complete (finished
+        clips are skipped, so this is quick when the data is there)."""
+        from .desed_lite import generate_desed_lite
+
+        return generate_desed_lite(self.data_root, self.preset, seed=DATA_SEED, splits=splits,
+                                   progress=False)
 
     def record(self, **values) -> None:
         """Add key numbers to results.json (written at once, so a crash keeps them)."""

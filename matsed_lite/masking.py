@@ -94,3 +94,38 @@ class MaskedFrames(torch.nn.Module):
         mask = block_mask(x.shape[0], x.shape[1], self.ratio, self.block, generator).to(x.device)
         out, codes = bert_replace(x, mask, self.mask_token, self.p_token, self.p_random, generator)
         return out, mask, codes
+
+
+def interpolate_masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fill masked frames of x (B, T, D) by linear interpolation in time between
+    the nearest unmasked frames (holding the nearest one at the edges).
+
+    The baseline a context network must beat: if interpolation already repairs
+    the masked frames, reconstructing them teaches nothing about context."""
+    if x.dim() != 3 or mask.shape != x.shape[:2]:
+        raise ValueError(f"x must be (B, T, D) and mask (B, T); got {tuple(x.shape)} "
+                         f"and {tuple(mask.shape)}")
+    B, T, _ = x.shape
+    t = torch.arange(T, device=x.device)
+    out = x.clone()
+    for b in range(B):
+        keep = (~mask[b]).nonzero().squeeze(1)
+        if keep.numel() == 0:
+            raise ValueError(f"sequence {b} is fully masked: nothing to interpolate from")
+        # For each frame, the kept frames on its left and right.
+        right_i = torch.searchsorted(keep, t).clamp(max=keep.numel() - 1)
+        left_i = (right_i - (keep[right_i] > t).long()).clamp(min=0)
+        left, right = keep[left_i], keep[right_i]
+        span = (right - left).clamp(min=1).to(x.dtype)
+        w = ((t - left).to(x.dtype) / span).clamp(0, 1)[:, None]
+        filled = (1 - w) * x[b, left] + w * x[b, right]
+        out[b] = torch.where(mask[b][:, None], filled, x[b])
+    return out
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the masked frames only (the pre-training loss)."""
+    if not mask.any():
+        raise ValueError("no masked frames: the masked MSE is undefined")
+    diff = (prediction - target)[mask]
+    return diff.pow(2).mean()

@@ -77,3 +77,30 @@ def test_mask_token_learns_and_module_shapes():
 def test_bad_shapes():
     with pytest.raises(ValueError, match=r"\(B, T, D\)"):
         bert_replace(torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.bool), torch.zeros(3))
+
+
+def test_interpolation_repairs_linear_signals_and_holds_edges():
+    from matsed_lite.masking import interpolate_masked, masked_mse
+
+    T = 40
+    ramp = torch.linspace(0, 1, T)[None, :, None].repeat(1, 1, 3)
+    mask = torch.zeros(1, T, dtype=torch.bool)
+    mask[0, 10:20] = True
+    torch.testing.assert_close(interpolate_masked(ramp, mask), ramp)  # exact on a line
+    mask_edge = torch.zeros(1, T, dtype=torch.bool)
+    mask_edge[0, :5] = True
+    mask_edge[0, -5:] = True
+    filled = interpolate_masked(ramp, mask_edge)
+    assert torch.all(filled[0, :5] == ramp[0, 5]) and torch.all(filled[0, -5:] == ramp[0, -6])
+    # On a sine, masking one frame in ten is repaired far better than a block of ten.
+    sine = torch.sin(torch.arange(200.0) / 6)[None, :, None]
+    g = torch.Generator().manual_seed(0)
+    frames = block_mask(1, 200, 0.5, 1, g)
+    blocks = block_mask(1, 200, 0.5, 10, g)
+    e_frames = masked_mse(interpolate_masked(sine, frames), sine, frames)
+    e_blocks = masked_mse(interpolate_masked(sine, blocks), sine, blocks)
+    assert e_blocks > 10 * e_frames
+    with pytest.raises(ValueError, match="fully masked"):
+        interpolate_masked(sine, torch.ones(1, 200, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no masked frames"):
+        masked_mse(sine, sine, torch.zeros(1, 200, dtype=torch.bool))
