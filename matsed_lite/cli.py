@@ -4,6 +4,7 @@
     matsed-lite synth --out ROOT --preset P [--seed N]
     matsed-lite data check ROOT [--classes A,B,...] [--skip-missing]
     matsed-lite notebooks [--preset P] [--only 00,03] [--out DIR]
+    matsed-lite pretrain-encoder --data ROOT --preset P --out DIR [--seed N] [--epochs N] [--resume]
 """
 from __future__ import annotations
 
@@ -55,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-missing", action="store_true",
                    help="count missing audio files instead of failing (real DESED has some)")
     p.set_defaults(func=cmd_data_check)
+
+    p = sub.add_parser("pretrain-encoder",
+                       help="pre-train PaSST-lite as a tagger on DESED-lite's tagging corpus")
+    p.add_argument("--data", required=True, type=Path,
+                   help="DESED-lite folder (the tagging splits are generated there if missing)")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (weights, log, recipe)")
+    p.add_argument("--seed", default=0, type=int)
+    p.add_argument("--epochs", default=None, type=int, help="default: the recipe's")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.set_defaults(func=cmd_pretrain_encoder)
 
     p = sub.add_parser("notebooks", help="execute the course's notebooks in order, headless")
     p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
@@ -109,6 +121,20 @@ def cmd_data_check(args) -> int:
         return 1
     print(format_report(report))
     return 0 if report.ok else 1
+
+
+def cmd_pretrain_encoder(args) -> int:
+    from .encoder_pretraining import pretrain_encoder
+
+    try:
+        result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
+                                  epochs=args.epochs, resume=args.resume)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    return 0
 
 
 def cmd_notebooks(args) -> int:

@@ -1,0 +1,262 @@
+"""PaSST-lite: a small Patchout faSt Spectrogram Transformer.
+
+MAT-SED's encoder is PaSST-S (Koutini et al. 2022), a ViT on the log-mel
+spectrogram pre-trained on AudioSet. This module rebuilds the same design at a
+size a laptop can train, so the course can pre-train its own encoder on the
+DESED-lite tagging corpus (the stand-in for AudioSet):
+
+* the log-mel (B, n_mels, T) is cut into 16x16 patches with stride 10 by one
+  Conv2d, giving a grid of F frequency x T' time patches;
+* SEPARATE learned frequency and time positional embeddings are added (so a
+  shorter input, e.g. a 5.12 s chunk of the global-local fusion, just uses the
+  first T' time embeddings);
+* two class tokens (cls and dist, as PaSST's DeiT heritage) are prepended;
+* *structured patchout* while training drops whole time columns and frequency
+  rows of the grid: a regulariser and a big speed-up (fewer tokens);
+* pre-norm Transformer blocks, a final LayerNorm, and a tagging head on the
+  mean of the two class tokens.
+
+For SED, MAT-SED reads the token grid of an inner block (10 of 12; here 5 of
+6), normalises it, averages over frequency and interpolates the time axis back
+to the mel frame rate: ``frame_features`` and the module-level
+``tokens_to_frames`` do exactly that, and ``matsed_lite.passt_real`` reuses
+``tokens_to_frames`` for the real PaSST.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .presets import Preset, get_preset
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_WEIGHTS = WEIGHTS_DIR / "passt_lite.pt"
+SHIPPED_RECIPE = WEIGHTS_DIR / "passt_lite.json"
+
+
+def tokens_to_frames(tokens: torch.Tensor, n_frames: int, stride: int = 10) -> torch.Tensor:
+    """Token grid (B, F, T', D) -> frame features (B, n_frames, D), as MAT-SED does.
+
+    1. mean over the F frequency patches -> (B, T', D);
+    2. repeat the last time step (T' -> T' + 1): with stride 10 and 16-wide
+       patches, T' tokens cover about T' * 10 frames, one token short of the clip;
+    3. linear interpolation by ``stride`` along time (``F.interpolate``,
+       mode="linear", align_corners=False) -> (T' + 1) * stride frames;
+    4. cut to ``n_frames``, or pad by repeating the last frame.
+
+    For PaSST-S on 10 s: 99 -> 100 -> 1000 frames of 10 ms. For PaSST-lite:
+    49 -> 50 -> 500 frames of 20 ms.
+    """
+    if tokens.dim() != 4:
+        raise ValueError(f"tokens must be (B, F, T', D), got shape {tuple(tokens.shape)}")
+    x = tokens.mean(dim=1)                              # (B, T', D)
+    x = torch.cat([x, x[:, -1:]], dim=1)                # (B, T'+1, D)
+    x = F.interpolate(x.transpose(1, 2), scale_factor=stride, mode="linear",
+                      align_corners=False).transpose(1, 2)  # (B, (T'+1)*stride, D)
+    if x.shape[1] >= n_frames:
+        return x[:, :n_frames]
+    pad = x[:, -1:].expand(-1, n_frames - x.shape[1], -1)
+    return torch.cat([x, pad], dim=1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection (scaled dot product)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class PaSSTLite(nn.Module):
+    """A small PaSST (see the module docstring). Input: log-mel (B, n_mels, T)."""
+
+    def __init__(self, n_mels: int, max_frames: int, dim: int, depth: int, heads: int,
+                 n_classes: int, patch: int = 16, stride: int = 10, patchout_time: int = 0,
+                 patchout_freq: int = 0, mlp_ratio: float = 4.0):
+        super().__init__()
+        if n_mels < patch or max_frames < patch:
+            raise ValueError(f"n_mels ({n_mels}) and max_frames ({max_frames}) must be at "
+                             f"least the patch size ({patch})")
+        self.config = dict(n_mels=n_mels, max_frames=max_frames, dim=dim, depth=depth,
+                           heads=heads, n_classes=n_classes, patch=patch, stride=stride,
+                           patchout_time=patchout_time, patchout_freq=patchout_freq,
+                           mlp_ratio=mlp_ratio)
+        self.n_mels, self.max_frames, self.dim, self.depth = n_mels, max_frames, dim, depth
+        self.patch, self.stride = patch, stride
+        self.patchout_time, self.patchout_freq = patchout_time, patchout_freq
+        self.feature_block = depth  # from_preset sets the preset's block
+        self.n_freq = (n_mels - patch) // stride + 1
+        self.n_time_max = (max_frames - patch) // stride + 1
+
+        self.patch_embed = nn.Conv2d(1, dim, kernel_size=patch, stride=stride)
+        # Separate positional embeddings: one per frequency row, one per time column.
+        self.freq_pos = nn.Parameter(torch.zeros(1, dim, self.n_freq, 1))
+        self.time_pos = nn.Parameter(torch.zeros(1, dim, 1, self.n_time_max))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.cls_pos = nn.Parameter(torch.zeros(1, 2, dim))  # the class tokens' own embeddings
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.frame_norm = nn.LayerNorm(dim)  # MAT-SED's trainable norm on the block features
+        self.head = nn.Linear(dim, n_classes)
+        self._init_weights()
+
+    @classmethod
+    def from_preset(cls, preset: "Preset | str", n_classes: int) -> "PaSSTLite":
+        p = get_preset(preset)
+        model = cls(n_mels=p.n_mels, max_frames=p.n_frames, dim=p.encoder_dim,
+                    depth=p.encoder_depth, heads=p.encoder_heads, n_classes=n_classes,
+                    patchout_time=p.patchout_time, patchout_freq=p.patchout_freq)
+        model.feature_block = p.encoder_feature_block
+        return model
+
+    def _init_weights(self):
+        for p in (self.freq_pos, self.time_pos, self.cls_token, self.dist_token, self.cls_pos):
+            nn.init.trunc_normal_(p, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    # ------------------------------------------------------------------
+    def _grid(self, mel: torch.Tensor, patchout: bool) -> torch.Tensor:
+        """Log-mel -> patch grid with positions (B, D, F, T'), stripes dropped if asked."""
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(f"mel must be (B, {self.n_mels}, T), got shape {tuple(mel.shape)}")
+        t = mel.shape[-1]
+        if t > self.max_frames:
+            raise ValueError(f"input has {t} frames, more than max_frames={self.max_frames}")
+        if t < self.patch:  # too short for one patch: pad with the quietest value seen
+            mel = F.pad(mel, (0, self.patch - t), value=float(mel.min()))
+        x = self.patch_embed(mel.unsqueeze(1))          # (B, D, F, T')
+        x = x + self.freq_pos + self.time_pos[..., :x.shape[-1]]
+        if patchout:
+            x = self._patchout(x)
+        return x
+
+    def _patchout(self, x: torch.Tensor) -> torch.Tensor:
+        """Structured patchout: keep a random sorted subset of time columns and
+        frequency rows (same for the whole batch, as PaSST does). At least one
+        column and one row always survive, so short chunks still work."""
+        _, _, nf, nt = x.shape
+        keep_t = max(1, nt - self.patchout_time)
+        keep_f = max(1, nf - self.patchout_freq)
+        if keep_t < nt:
+            idx = torch.randperm(nt, device=x.device)[:keep_t].sort().values
+            x = x[..., idx]
+        if keep_f < nf:
+            idx = torch.randperm(nf, device=x.device)[:keep_f].sort().values
+            x = x[:, :, idx]
+        return x
+
+    def _run(self, mel: torch.Tensor, n_blocks: int, patchout: bool):
+        """Returns (sequence after ``n_blocks`` blocks incl. class tokens, (F, T'))."""
+        grid = self._grid(mel, patchout)
+        b, d, nf, nt = grid.shape
+        x = grid.flatten(2).transpose(1, 2)             # (B, F*T', D), frequency-major
+        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
+        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
+        for blk in self.blocks[:n_blocks]:
+            x = blk(x)
+        return x, (nf, nt)
+
+    def _check_block(self, block: int) -> int:
+        if not 1 <= block <= self.depth:
+            raise ValueError(f"block must be in 1..{self.depth}, got {block}")
+        return block
+
+    def tokens(self, mel: torch.Tensor, block: int | None = None,
+               patchout: bool = False) -> torch.Tensor:
+        """Token grid (B, F, T', D) after ``block`` blocks (1-based; default: all),
+        class tokens dropped. Raw block output: no norm applied.
+
+        Patchout is off unless asked for (and then only in training mode): frame
+        features need every time column to line up with the mel frames."""
+        block = self._check_block(block or self.depth)
+        x, (nf, nt) = self._run(mel, block, patchout and self.training)
+        return x[:, 2:].reshape(x.shape[0], nf, nt, -1)
+
+    def frame_features(self, mel: torch.Tensor, block: int | None = None) -> torch.Tensor:
+        """Frame-level features (B, T_mel, D), MAT-SED's way: tokens of ``block``
+        (default: the preset's feature block), ``frame_norm``, then
+        ``tokens_to_frames`` back to the mel frame count."""
+        tok = self.tokens(mel, block or self.feature_block)
+        return tokens_to_frames(self.frame_norm(tok), mel.shape[-1], self.stride)
+
+    def _final(self, mel: torch.Tensor) -> torch.Tensor:
+        x, _ = self._run(mel, self.depth, self.training)
+        return self.norm(x)
+
+    def clip_embedding(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, D): mean of the final (normed) patch tokens, MAT-SED's AT-head input."""
+        return self._final(mel)[:, 2:].mean(dim=1)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Tagging logits (B, n_classes) from the mean of the two class tokens."""
+        x = self._final(mel)
+        return self.head((x[:, 0] + x[:, 1]) / 2)
+
+
+# ----------------------------------------------------------------------
+# shipped weights
+
+def shipped_encoder_recipe() -> dict:
+    """The recipe JSON recorded next to the shipped weights (how they were made)."""
+    if not SHIPPED_RECIPE.is_file():
+        raise FileNotFoundError(f"no shipped encoder recipe at {SHIPPED_RECIPE}")
+    return json.loads(SHIPPED_RECIPE.read_text())
+
+
+def load_pretrained_encoder(preset: "Preset | str" = "cpu",
+                            map_location: "str | torch.device" = "cpu") -> PaSSTLite:
+    """The shipped PaSST-lite (pre-trained on the DESED-lite tagging corpus), in eval mode.
+
+    The weights only fit presets with the same ``encoder_geometry`` (front end,
+    mel settings, encoder size): smoke, cpu and gpu. Anything else raises a
+    ValueError saying what to do instead."""
+    p = get_preset(preset)
+    recipe = shipped_encoder_recipe()
+    recorded = [list(recipe["encoder_geometry"])]
+    if json.loads(json.dumps(list(p.encoder_geometry))) not in recorded:
+        raise ValueError(
+            f"the shipped PaSST-lite was trained for encoder geometry "
+            f"{tuple(recipe['encoder_geometry'])} (preset {recipe['preset']!r}); preset "
+            f"{p.name!r} has {p.encoder_geometry}. Use the real PaSST "
+            f"(matsed_lite.passt_real) for this preset, or train a PaSST-lite for it with "
+            f"`matsed-lite pretrain-encoder --data ROOT --preset {p.name} --out DIR`.")
+    cfg = dict(recipe["model_config"])
+    model = PaSSTLite(**cfg)
+    model.feature_block = p.encoder_feature_block
+    state = torch.load(SHIPPED_WEIGHTS, map_location=map_location, weights_only=True)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    return model.eval()
