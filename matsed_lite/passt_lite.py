@@ -63,6 +63,24 @@ def tokens_to_frames(tokens: torch.Tensor, n_frames: int, stride: int = 10) -> t
     return torch.cat([x, pad], dim=1)
 
 
+def patchout_keep(n_freq: int, n_time: int, drop_freq: int, drop_time: int,
+                  generator: torch.Generator | None = None, device=None):
+    """Structured patchout: which frequency rows and time columns of the patch
+    grid survive. Returns sorted index tensors (keep_freq, keep_time).
+
+    Whole stripes are dropped (as PaSST does), never single patches, so the
+    survivors still form a grid. At least one row and one column always
+    survive, so short chunks still work."""
+    keep_f = max(1, n_freq - drop_freq)
+    keep_t = max(1, n_time - drop_time)
+    # Time first, and no draw for a kept axis: the order the shipped encoder was trained with.
+    cols = (torch.randperm(n_time, generator=generator)[:keep_t].sort().values
+            if keep_t < n_time else torch.arange(n_time))
+    rows = (torch.randperm(n_freq, generator=generator)[:keep_f].sort().values
+            if keep_f < n_freq else torch.arange(n_freq))
+    return rows.to(device), cols.to(device)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection (scaled dot product)."""
 
@@ -165,19 +183,10 @@ class PaSSTLite(nn.Module):
         return x
 
     def _patchout(self, x: torch.Tensor) -> torch.Tensor:
-        """Structured patchout: keep a random sorted subset of time columns and
-        frequency rows (same for the whole batch, as PaSST does). At least one
-        column and one row always survive, so short chunks still work."""
-        _, _, nf, nt = x.shape
-        keep_t = max(1, nt - self.patchout_time)
-        keep_f = max(1, nf - self.patchout_freq)
-        if keep_t < nt:
-            idx = torch.randperm(nt, device=x.device)[:keep_t].sort().values
-            x = x[..., idx]
-        if keep_f < nf:
-            idx = torch.randperm(nf, device=x.device)[:keep_f].sort().values
-            x = x[:, :, idx]
-        return x
+        """Structured patchout of the grid (B, D, F, T'): the same stripes for the whole batch."""
+        keep_f, keep_t = patchout_keep(x.shape[2], x.shape[3], self.patchout_freq,
+                                       self.patchout_time, device=x.device)
+        return x[:, :, keep_f][..., keep_t]
 
     def _run(self, mel: torch.Tensor, n_blocks: int, patchout: bool):
         """Returns (sequence after ``n_blocks`` blocks incl. class tokens, (F, T'))."""

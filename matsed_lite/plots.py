@@ -143,3 +143,67 @@ def plot_valid_mask(waveform: np.ndarray, sample_rate: int, mask: np.ndarray,
         axes[0].set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_patch_grid(logmel: np.ndarray, frame_hop: float, patch: int = 16, stride: int = 10,
+                    keep_freq=None, keep_time=None, highlight: Sequence[tuple[int, int]] = (),
+                    title: str = "") -> Figure:
+    """A log-mel with the encoder's patch grid drawn over it.
+
+    Thin lines mark where patches start (every ``stride`` frames / mel bins);
+    ``highlight`` outlines some (freq, time) patches in full, to show that
+    16-wide patches with stride 10 overlap; ``keep_freq`` / ``keep_time``
+    (patchout survivors) grey out the dropped stripes."""
+    logmel = np.asarray(logmel)
+    n_mels, T = logmel.shape
+    nf = (n_mels - patch) // stride + 1
+    nt = (T - patch) // stride + 1
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    ax.imshow(logmel, origin="lower", aspect="auto", cmap="magma",
+              extent=(0, T * frame_hop, 0, n_mels))
+    for t in range(nt):
+        ax.axvline(t * stride * frame_hop, color="w", lw=0.3, alpha=0.5)
+    for f in range(nf):
+        ax.axhline(f * stride, color="w", lw=0.3, alpha=0.5)
+    if keep_time is not None:
+        kept = set(int(i) for i in keep_time)
+        for t in range(nt):
+            if t not in kept:
+                ax.axvspan(t * stride * frame_hop, (t * stride + patch) * frame_hop,
+                           color="0.6", alpha=0.55, lw=0)
+    if keep_freq is not None:
+        kept = set(int(i) for i in keep_freq)
+        for f in range(nf):
+            if f not in kept:
+                ax.axhspan(f * stride, f * stride + patch, color="0.6", alpha=0.55, lw=0)
+    for k, (f, t) in enumerate(highlight):
+        ax.add_patch(plt.Rectangle((t * stride * frame_hop, f * stride), patch * frame_hop, patch,
+                                   fill=False, ec=_CMAP(k % 10), lw=2))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel bin")
+    ax.set_title(title or f"{nf} x {nt} patches of {patch}x{patch}, stride {stride}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_average_precision(per_class: Mapping[str, float], title: str = "",
+                           chance: Mapping[str, float] | None = None) -> Figure:
+    """Horizontal bars of average precision per class (with chance level marks)."""
+    classes = list(per_class)
+    ap = [np.nan if per_class[c] is None else per_class[c] for c in classes]
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    colours = class_colours(classes)
+    ax.barh(range(len(classes)), ap, color=[colours[c] for c in classes], alpha=0.85)
+    if chance:
+        ax.scatter([chance.get(c, np.nan) for c in classes], range(len(classes)), marker="|",
+                   s=200, color="k", label="chance (class prevalence)")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_yticks(range(len(classes)))
+    ax.set_yticklabels(classes, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("average precision")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig

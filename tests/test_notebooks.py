@@ -71,7 +71,33 @@ def _check_00(r, out):
         p.name for p in out.glob("*.png")}
 
 
-CHECKS = {"00": _check_00}
+def _check_01(r, out):
+    assert r["token_grid"] == [5, 49]
+    assert 0.6 < r["patchout_kept_fraction"] < 0.7  # 4 of 5 rows x 39 of 49 columns
+    assert r["pretraining_epochs"] == 2 and 0 <= r["retrained_mAP"] <= 1  # re-trained at smoke
+    assert r["frame_feature_shape"] == [500, 128] and r["tokens_to_frames_error"] < 1e-5
+    assert r["tagging_mAP"] > r["tagging_chance"] + 0.2  # the shipped encoder tags
+
+
+def _check_02(r, out):
+    assert r["permutation_error_none"] < 1e-4 < r["permutation_error_relative"]
+    assert r["relshift_max_error"] < 1e-4
+    assert r["equivariance_error_relative"] < 1e-4 and r["equivariance_error_absolute_min"] > 1e-2
+    assert r["attention_shape"] == [1, 4, 500, 500]
+    assert r["relative_over_plain_time"] > 0
+
+
+def _check_03(r, out):
+    assert (r["n_blocks"], r["n_masked_blocks"]) == (50, 38)  # 500 frames, blocks of 10, 75%
+    for row in r["measured_ratios"]:
+        assert abs(row["frame_fraction"] - row["ratio"]) < 0.02
+    shares = r["replacement_shares"]
+    assert abs(shares["mask token"] - 0.8) < 0.02 and abs(shares["unchanged"] - 0.1) < 0.02
+    enc = r["interpolation_error"]["encoder frame features"]
+    assert enc["1"] < enc["10"] and r["encoder_error_ratio_block_vs_frame"] > 2
+
+
+CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03}
 
 
 def test_every_notebook_has_a_check():

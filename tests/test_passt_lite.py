@@ -125,3 +125,16 @@ def test_frame_features_use_the_feature_block_and_frame_norm():
     expected = tokens_to_frames(m.frame_norm(m.tokens(mel, block=2)), 256)
     assert torch.allclose(m.frame_features(mel), expected)
     assert not torch.allclose(m.frame_features(mel, block=3), expected)
+
+
+def test_patchout_keep_drops_whole_stripes():
+    from matsed_lite.passt_lite import patchout_keep
+
+    g = torch.Generator().manual_seed(0)
+    rows, cols = patchout_keep(5, 49, 1, 10, generator=g)
+    assert rows.tolist() == sorted(rows.tolist()) and len(rows) == 4 and len(set(rows.tolist())) == 4
+    assert len(cols) == 39 and cols.max() < 49
+    rows, cols = patchout_keep(5, 3, 1, 10)
+    assert len(cols) == 1  # a short chunk keeps at least one column
+    rows, cols = patchout_keep(5, 49, 0, 0)
+    assert rows.tolist() == list(range(5)) and cols.tolist() == list(range(49))
