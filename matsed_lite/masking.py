@@ -23,7 +23,8 @@ KEPT, TOKEN, RANDOM, UNCHANGED = 0, 1, 2, 3
 def n_masked_blocks(T: int, ratio: float = 0.75, block: int = 10) -> tuple[int, int]:
     """(number of blocks, number masked) for a sequence of T frames.
 
-    A partial last block counts as a block; round(ratio * blocks) are masked."""
+    A partial last block counts as a block; round(ratio * blocks) are masked,
+    halves rounded up (30 blocks at 75% mask 23, not Python's banker's 22)."""
     if T < 1:
         raise ValueError(f"T must be positive, got {T}")
     if block < 1:
@@ -31,7 +32,7 @@ def n_masked_blocks(T: int, ratio: float = 0.75, block: int = 10) -> tuple[int, 
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must be in [0, 1], got {ratio}")
     n_blocks = math.ceil(T / block)
-    return n_blocks, int(round(ratio * n_blocks))
+    return n_blocks, int(math.floor(ratio * n_blocks + 0.5))
 
 
 def block_mask(batch: int, T: int, ratio: float = 0.75, block: int = 10,

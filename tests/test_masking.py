@@ -26,6 +26,7 @@ def test_exact_count_of_whole_blocks(T, block, ratio):
 def test_paper_numbers_and_partial_last_block():
     assert n_masked_blocks(1000, 0.75, 10) == (100, 75)  # the official code masks 76
     assert n_masked_blocks(503, 0.75, 10) == (51, 38)
+    assert n_masked_blocks(300, 0.75, 10) == (30, 23)  # 22.5 rounds up
     with pytest.raises(ValueError, match="ratio"):
         n_masked_blocks(10, 1.5, 10)
 
