@@ -217,3 +217,28 @@ class MultiHeadSelfAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p_drop)
         out = self.proj(out.transpose(1, 2).reshape(B, T, self.dim))
         return (out, attn) if return_attention else out
+
+
+class Block(nn.Module):
+    """One pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
+
+    The one block of the package: the context network stacks it with relative
+    positions, PaSST-lite with none (its positions are added to the patches)."""
+
+    def __init__(self, dim: int, heads: int, pos: str, mlp_ratio: float, dropout: float):
+        super().__init__()
+        hidden = int(round(mlp_ratio * dim))
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = MultiHeadSelfAttention(dim, heads, pos=pos, dropout=dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None,
+                return_attention: bool = False):
+        a = self.attn(self.norm1(x), key_padding_mask, return_attention)
+        a, attn = a if return_attention else (a, None)
+        x = x + self.drop(a)
+        x = x + self.drop(self.mlp(self.norm2(x)))
+        return x, attn

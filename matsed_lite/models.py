@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .attention import POSITIONS, MultiHeadSelfAttention, sinusoidal_embedding
+from .attention import POSITIONS, Block, sinusoidal_embedding
 
 
 def default_heads(dim: int) -> int:
@@ -19,28 +19,6 @@ def default_heads(dim: int) -> int:
     while dim % heads:
         heads -= 1
     return heads
-
-
-class Block(nn.Module):
-    """One pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
-
-    def __init__(self, dim: int, heads: int, pos: str, mlp_ratio: float, dropout: float):
-        super().__init__()
-        hidden = int(round(mlp_ratio * dim))
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = MultiHeadSelfAttention(dim, heads, pos=pos, dropout=dropout)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, key_padding_mask: Tensor | None = None,
-                return_attention: bool = False):
-        a = self.attn(self.norm1(x), key_padding_mask, return_attention)
-        a, attn = a if return_attention else (a, None)
-        x = x + self.drop(a)
-        x = x + self.drop(self.mlp(self.norm2(x)))
-        return x, attn
 
 
 class ContextNetwork(nn.Module):

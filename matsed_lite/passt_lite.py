@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import Block
 from .presets import Preset, get_preset
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -81,40 +82,6 @@ def patchout_keep(n_freq: int, n_time: int, drop_freq: int, drop_time: int,
     return rows.to(device), cols.to(device)
 
 
-class Attention(nn.Module):
-    """Multi-head self-attention with a fused qkv projection (scaled dot product)."""
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
-        self.heads = heads
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, d = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(out.transpose(1, 2).reshape(b, n, d))
-
-
-class Block(nn.Module):
-    """Pre-norm Transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0):
-        super().__init__()
-        hidden = int(dim * mlp_ratio)
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
 class PaSSTLite(nn.Module):
     """A small PaSST (see the module docstring). Input: log-mel (B, n_mels, T)."""
 
@@ -143,7 +110,8 @@ class PaSSTLite(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.cls_pos = nn.Parameter(torch.zeros(1, 2, dim))  # the class tokens' own embeddings
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(dim, heads, pos="none", mlp_ratio=mlp_ratio, dropout=0.0)
+                                    for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.frame_norm = nn.LayerNorm(dim)  # MAT-SED's trainable norm on the block features
         self.head = nn.Linear(dim, n_classes)
@@ -196,7 +164,7 @@ class PaSSTLite(nn.Module):
         cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
         x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
         for blk in self.blocks[:n_blocks]:
-            x = blk(x)
+            x, _ = blk(x)
         return x, (nf, nt)
 
     def _check_block(self, block: int) -> int:
