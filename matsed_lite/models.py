@@ -1,8 +1,10 @@
 """The MAT-SED model, one readable file (nanoGPT style).
 
-For now: the context network, the Transformer that sits on top of the frozen
-frame encoder and turns 1000 frames of encoder features into 1000 frames of
-context-aware features. Heads and the full model come later in this file.
+* ``ContextNetwork``: the Transformer over the encoder's frames (relative
+  positions), which turns frame features into context-aware frame features;
+* ``linear_softmax_pool``, ``ReconstructionHead``: the pieces the training
+  stages put on top of it;
+* ``MATSEDLite``: encoder + context network + SED head + AT head.
 """
 from __future__ import annotations
 
@@ -72,3 +74,101 @@ class ContextNetwork(nn.Module):
             maps.append(attn)
         x = self.norm(x)
         return (x, maps) if return_attention else x
+
+
+# ---------------------------------------------------------------------------
+# heads
+
+def linear_softmax_pool(frame_probs: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+    """Clip scores from frame probabilities (B, T, K) -> (B, K): sum(p^2) / sum(p).
+
+    Each frame weighs itself by its own probability, so confident frames
+    dominate and a clip score is never above the highest frame score. Frames
+    where ``frame_mask`` (B, T) is False (padding) do not count."""
+    p = frame_probs
+    if frame_mask is not None:
+        p = p * frame_mask[..., None].to(p.dtype)
+    return p.pow(2).sum(dim=1) / p.sum(dim=1).clamp_min(1e-7)
+
+
+class ReconstructionHead(nn.Module):
+    """Masked-reconstruction head: Linear -> GELU -> Dropout(0.1) -> Linear (MAT-SED's)."""
+
+    def __init__(self, dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(dim, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class MATSEDLite(nn.Module):
+    """MAT-SED, lite: encoder -> context network -> SED head, plus an AT head.
+
+    encoder   PaSST-lite (or anything with ``frame_features(mel)`` (B, T, D) and
+              ``clip_embedding(mel)`` (B, D))
+    context   ContextNetwork over the encoder's frames (relative positions)
+    sed_head  Linear(D, K) per frame; sigmoid -> frame probabilities;
+              linear-softmax pooling -> a clip score
+    at_head   Linear(D, K) on the encoder's clip embedding (audio tagging)
+
+    ``forward(mel)`` returns a dict of logits and probabilities. ``frames=``
+    lets a caller pass precomputed encoder frames (a frozen encoder is run once
+    per clip), ``temperature`` divides the logits (MAT-SED uses 0.5 at
+    evaluation)."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, context_depth: int = 3,
+                 context_heads: int | None = None, pos: str = "relative",
+                 mlp_ratio: float = 1.0, dropout: float = 0.0):
+        super().__init__()
+        dim = encoder.dim
+        self.encoder = encoder
+        self.context = ContextNetwork(dim, context_depth, context_heads, pos, mlp_ratio, dropout)
+        self.sed_head = nn.Linear(dim, n_classes)
+        self.at_head = nn.Linear(dim, n_classes)
+        self.n_classes = n_classes
+
+    @classmethod
+    def from_preset(cls, preset, n_classes: int, encoder: nn.Module | None = None,
+                    pos: str = "relative") -> "MATSEDLite":
+        """The preset's sizes around an encoder (default: the shipped PaSST-lite)."""
+        from .passt_lite import load_pretrained_encoder
+        from .presets import get_preset
+
+        p = get_preset(preset)
+        if encoder is None:
+            encoder = load_pretrained_encoder(p)
+        if encoder.dim != p.context_dim:
+            raise ValueError(f"preset {p.name!r}: context_dim {p.context_dim} must equal the "
+                             f"encoder's width {encoder.dim}")
+        return cls(encoder, n_classes, p.context_depth, p.context_heads, pos,
+                   p.context_mlp_ratio)
+
+    def forward(self, mel: Tensor | None = None, frames: Tensor | None = None,
+                clip_embedding: Tensor | None = None, key_padding_mask: Tensor | None = None,
+                temperature: float = 1.0, return_attention: bool = False) -> dict:
+        if frames is None:
+            if mel is None:
+                raise ValueError("pass mel (B, n_mels, T) or precomputed frames (B, T, D)")
+            frames = self.encoder.frame_features(mel)
+        if clip_embedding is None:
+            if mel is None:
+                raise ValueError("pass mel or a precomputed clip_embedding (B, D)")
+            clip_embedding = self.encoder.clip_embedding(mel)
+        ctx = self.context(frames, key_padding_mask, return_attention)
+        ctx, maps = ctx if return_attention else (ctx, None)
+        frame_logits = self.sed_head(ctx) / temperature
+        frame_probs = torch.sigmoid(frame_logits)
+        valid = None if key_padding_mask is None else ~key_padding_mask
+        out = {
+            "frame_logits": frame_logits,
+            "frame_probs": frame_probs,
+            "clip_probs": linear_softmax_pool(frame_probs, valid),
+            "at_logits": self.at_head(clip_embedding) / temperature,
+            "context": ctx,
+        }
+        out["at_probs"] = torch.sigmoid(out["at_logits"])
+        if return_attention:
+            out["attention"] = maps
+        return out
