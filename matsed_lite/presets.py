@@ -60,6 +60,14 @@ class Preset:
     # --- block masking (in context frames; one block = one encoder time token) -------
     mask_ratio: float
     mask_block: int
+    # --- training budgets (the paper: 15 / 15 / 30 epochs; the DCASE CRNN: 200) -------
+    pretrain_epochs: int    # masked-reconstruction pre-training of the context network
+    stage1_epochs: int      # mean teacher, encoder and context frozen, heads train
+    stage2_epochs: int      # mean teacher, everything trains
+    crnn_epochs: int        # the CRNN baseline, same recipe
+    batch_strong: int       # clips per fine-tuning step: strong, weak, unlabeled
+    batch_weak: int
+    batch_unlabeled: int
 
     @property
     def clip_samples(self) -> int:
@@ -114,6 +122,8 @@ SMOKE = Preset(
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=2, context_heads=4, context_mlp_ratio=1.0,
     mask_ratio=0.75, mask_block=10,
+    pretrain_epochs=2, stage1_epochs=2, stage2_epochs=2, crnn_epochs=2,
+    batch_strong=4, batch_weak=2, batch_unlabeled=4,
 )
 
 # A real run on a 2-core laptop. About 3,200 clips of 10 s, about 1 GB of wav
@@ -129,6 +139,8 @@ CPU = Preset(
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     mask_ratio=0.75, mask_block=10,
+    pretrain_epochs=10, stage1_epochs=6, stage2_epochs=6, crnn_epochs=12,
+    batch_strong=8, batch_weak=4, batch_unlabeled=8,
 )
 
 # One Colab-class GPU: the lite geometry with more data.
@@ -143,6 +155,8 @@ GPU = Preset(
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     mask_ratio=0.75, mask_block=10,
+    pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=60,
+    batch_strong=12, batch_weak=12, batch_unlabeled=24,
 )
 
 # The official geometry: PaSST-S's front end and size (32 kHz, 128 mels, hop
@@ -160,6 +174,8 @@ PAPER = Preset(
     patchout_time=40, patchout_freq=4,
     context_dim=768, context_depth=3, context_heads=12, context_mlp_ratio=1.0,
     mask_ratio=0.75, mask_block=10,
+    pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=200,
+    batch_strong=4, batch_weak=4, batch_unlabeled=4,
 )
 
 PRESETS = {p.name: p for p in (SMOKE, CPU, GPU, PAPER)}
