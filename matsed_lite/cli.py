@@ -5,6 +5,10 @@
     matsed-lite data check ROOT [--classes A,B,...] [--skip-missing]
     matsed-lite notebooks [--preset P] [--only 00,03] [--out DIR]
     matsed-lite pretrain-encoder --data ROOT --preset P --out DIR [--seed N] [--epochs N] [--resume]
+    matsed-lite pretrain   --data ROOT --preset P --out RUN_DIR [--resume]
+    matsed-lite finetune   --stage 1|2 --data ROOT --preset P --out RUN_DIR [--init PATH] [--resume]
+    matsed-lite train-crnn --data ROOT --preset P --out RUN_DIR [--resume]
+    matsed-lite train      --data ROOT --preset P --out RUN_DIR   (pretrain -> stage 1 -> stage 2)
 """
 from __future__ import annotations
 
@@ -67,6 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", default=None, type=int, help="default: the recipe's")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.set_defaults(func=cmd_pretrain_encoder)
+
+    def training_args(p, what, epochs=True):
+        p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+        p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+        p.add_argument("--out", required=True, type=Path, help=f"run folder for {what}")
+        p.add_argument("--seed", default=0, type=int)
+        if epochs:
+            p.add_argument("--epochs", default=None, type=int, help="default: the preset's")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+
+    p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
+    training_args(p, "the pre-training")
+    p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="mean-teacher fine-tuning, stage 1 or 2")
+    training_args(p, "the stage")
+    p.add_argument("--stage", required=True, type=int, choices=[1, 2])
+    p.add_argument("--init", type=Path, default=None,
+                   help="stage 1: a pre-training run folder or context.pt; stage 2: stage 1's run folder")
+    p.add_argument("--classes", type=_list_arg, default=None,
+                   help="comma-separated class list (default: inferred from the TSVs, sorted)")
+    p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
+    training_args(p, "the CRNN")
+    p.add_argument("--classes", type=_list_arg, default=None)
+    p.set_defaults(func=cmd_train_crnn)
+
+    p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
+    training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
+    p.add_argument("--classes", type=_list_arg, default=None)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("notebooks", help="execute the course's notebooks in order, headless")
     p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
@@ -135,6 +173,76 @@ def cmd_pretrain_encoder(args) -> int:
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     return 0
+
+
+def _print_result(name: str, result: dict) -> None:
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k != "command"}
+    print(f"{name}: " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in shown.items()))
+
+
+def _run_stage(fn) -> int:
+    from .desed_format import DataError
+
+    try:
+        fn()
+    except (ValueError, FileNotFoundError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _context_file(init: Path | None) -> Path | None:
+    """A pre-training run folder or its context.pt."""
+    if init is None:
+        return None
+    return init / "context.pt" if init.is_dir() else init
+
+
+def cmd_pretrain(args) -> int:
+    from .reconstruction_pretraining import pretrain_context
+
+    return _run_stage(lambda: _print_result("pretrain", pretrain_context(
+        args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
+        epochs=args.epochs, resume=args.resume)))
+
+
+def cmd_finetune(args) -> int:
+    from .mean_teacher import finetune
+
+    init = _context_file(args.init) if args.stage == 1 else args.init
+    return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
+        args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
+        seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
+        classes=args.classes)))
+
+
+def cmd_train_crnn(args) -> int:
+    from .mean_teacher import train_crnn
+
+    return _run_stage(lambda: _print_result("crnn", train_crnn(
+        args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
+        resume=args.resume, classes=args.classes)))
+
+
+def cmd_train(args) -> int:
+    from .mean_teacher import finetune
+    from .reconstruction_pretraining import pretrain_context
+
+    preset = get_preset(args.preset)
+
+    def pipeline():
+        _print_result("pretrain", pretrain_context(
+            args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume))
+        _print_result("stage 1", finetune(
+            args.data, preset, args.out / "stage1", stage=1,
+            init=args.out / "pretrain" / "context.pt", seed=args.seed, resume=args.resume,
+            classes=args.classes))
+        _print_result("stage 2", finetune(
+            args.data, preset, args.out / "stage2", stage=2, init=args.out / "stage1",
+            seed=args.seed, resume=args.resume, classes=args.classes))
+
+    return _run_stage(pipeline)
 
 
 def cmd_notebooks(args) -> int:

@@ -98,10 +98,15 @@ def ema_alpha(step: int, max_alpha: float) -> float:
 
 @torch.no_grad()
 def update_ema(teacher: torch.nn.Module, student: torch.nn.Module, alpha: float) -> None:
-    """teacher <- alpha * teacher + (1 - alpha) * student, for parameters; buffers
-    (e.g. BatchNorm statistics) are copied from the student."""
+    """teacher <- alpha * teacher + (1 - alpha) * student, for trained parameters;
+    frozen ones (requires_grad False in the student) and buffers (e.g. BatchNorm
+    statistics) are copied, so a frozen encoder stays bit-identical in the teacher
+    instead of drifting by float rounding."""
     for t, s in zip(teacher.parameters(), student.parameters()):
-        t.mul_(alpha).add_(s.detach(), alpha=1.0 - alpha)
+        if s.requires_grad:
+            t.mul_(alpha).add_(s.detach(), alpha=1.0 - alpha)
+        else:
+            t.copy_(s)
     for t, s in zip(teacher.buffers(), student.buffers()):
         t.copy_(s)
 

@@ -148,6 +148,10 @@ class MATSEDLite(nn.Module):
     def forward(self, mel: Tensor | None = None, frames: Tensor | None = None,
                 clip_embedding: Tensor | None = None, key_padding_mask: Tensor | None = None,
                 temperature: float = 1.0, return_attention: bool = False) -> dict:
+        if frames is None and clip_embedding is None and hasattr(self.encoder, "frames_and_clip"):
+            if mel is None:
+                raise ValueError("pass mel (B, n_mels, T) or precomputed frames (B, T, D)")
+            frames, clip_embedding = self.encoder.frames_and_clip(mel)  # one encoder pass
         if frames is None:
             if mel is None:
                 raise ValueError("pass mel (B, n_mels, T) or precomputed frames (B, T, D)")

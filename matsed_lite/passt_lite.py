@@ -190,6 +190,23 @@ class PaSSTLite(nn.Module):
         tok = self.tokens(mel, block or self.feature_block)
         return tokens_to_frames(self.frame_norm(tok), mel.shape[-1], self.stride)
 
+    def frames_and_clip(self, mel: torch.Tensor):
+        """(frame_features(mel), clip_embedding(mel)) from ONE pass through the
+        blocks: the frames are read at the feature block on the way up. No
+        patchout (frame features need every time column), also in training."""
+        grid = self._grid(mel, patchout=False)
+        b, _, nf, nt = grid.shape
+        x = grid.flatten(2).transpose(1, 2)
+        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
+        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
+        frames = None
+        for i, blk in enumerate(self.blocks, start=1):
+            x, _ = blk(x)
+            if i == self.feature_block:
+                tok = x[:, 2:].reshape(b, nf, nt, -1)
+                frames = tokens_to_frames(self.frame_norm(tok), mel.shape[-1], self.stride)
+        return frames, self.norm(x)[:, 2:].mean(dim=1)
+
     def _final(self, mel: torch.Tensor) -> torch.Tensor:
         x, _ = self._run(mel, self.depth, self.training)
         return self.norm(x)

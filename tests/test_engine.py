@@ -207,3 +207,16 @@ def test_warmup_cosine_values():
     assert lrs[2] == pytest.approx(1.0)
     assert lrs[6] == pytest.approx(0.5)  # half-way through the cosine
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_ema_copies_frozen_parameters_exactly():
+    from matsed_lite.engine import update_ema
+
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    teacher = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))
+    student[0].requires_grad_(False)
+    before = teacher[1].weight.clone()
+    update_ema(teacher, student, 0.9)
+    assert torch.equal(teacher[0].weight, student[0].weight)  # frozen: copied bit for bit
+    torch.testing.assert_close(teacher[1].weight, 0.9 * before + 0.1 * student[1].weight)

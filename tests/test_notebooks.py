@@ -97,7 +97,38 @@ def _check_03(r, out):
     assert enc["1"] < enc["10"] and r["encoder_error_ratio_block_vs_frame"] > 2
 
 
-CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03}
+def _check_04(r, out):
+    assert r["clips"] == {"synth_train": 24, "weak": 12, "unlabeled": 24, "validation": 12}
+    assert r["cache_frames_shape"] == [72, 500, 128]
+    val = r["val_masked_mse"]
+    assert len(val) == r["epochs"] == 2 and len(r["train_masked_mse"]) == 2
+    assert val[-1] < val[0] and r["best_val_masked_mse"] == min(val)
+    assert 0 < r["interpolation_val_masked_mse"] < r["val_feature_variance"]
+    assert isinstance(r["beats_interpolation"], bool)
+    assert set(r["positions"]) == {"relative", "absolute", "none"}
+    assert all(c["best"] > 0 and len(c["val_masked_mse"]) == r["compare_epochs"]
+               for c in r["positions"].values())
+    assert Path(r["context_file"]).is_file()
+    assert {"04_curves.png", "04_reconstructions.png", "04_positions.png", "04_schedule.png"} <= {
+        p.name for p in out.glob("*.png")}
+
+
+def _check_05(r, out):
+    assert r["epochs"] == {"stage1": 2, "stage2": 2, "crnn": 2}  # the smoke budgets
+    assert r["ema_alpha_at"]["1"] == 0 and r["ema_alpha_at"]["5000"] == pytest.approx(0.999)
+    assert r["ramps_per_epoch"]["stage1"][0] == 0 and r["ramps_per_epoch"]["stage1"][-1] == 2
+    for run, n in r["epochs"].items():
+        for key, curve in r["curves"][run].items():
+            assert len(curve) == n and all(0 <= v <= 1 for v in curve), (run, key)
+        assert 0 <= r["final"][run]["psds1"] <= 1 and 0 <= r["final"][run]["psds2"] <= 1
+        assert 1 <= r["final"][run]["best_epoch"] <= n
+        assert (out / r["model_files"][run]).is_file()
+        assert (out / run / "recipe.json").is_file()
+    assert {"05_ema_alpha.png", "05_consistency_ramps.png", "05_psds1_curves.png"} <= {
+        p.name for p in out.glob("*.png")}
+
+
+CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04, "05": _check_05}
 
 
 def test_every_notebook_has_a_check():

@@ -138,3 +138,14 @@ def test_patchout_keep_drops_whole_stripes():
     assert len(cols) == 1  # a short chunk keeps at least one column
     rows, cols = patchout_keep(5, 49, 0, 0)
     assert rows.tolist() == list(range(5)) and cols.tolist() == list(range(49))
+
+
+def test_frames_and_clip_is_one_pass_equal_to_the_two_calls():
+    torch.manual_seed(0)
+    model = PaSSTLite(n_mels=64, max_frames=500, dim=32, depth=4, heads=2, n_classes=10).eval()
+    model.feature_block = 3
+    mel = torch.randn(2, 64, 500)
+    with torch.no_grad():
+        frames, clip = model.frames_and_clip(mel)
+        torch.testing.assert_close(frames, model.frame_features(mel))
+        torch.testing.assert_close(clip, model.clip_embedding(mel))
