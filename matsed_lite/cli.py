@@ -175,8 +175,14 @@ def cmd_pretrain_encoder(args) -> int:
     return 0
 
 
+# What a stage's summary line shows (when present): the numbers a user compares.
+_SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolation_val_masked_mse",
+                 "mAP", "seconds", "model_path", "context_file")
+
+
 def _print_result(name: str, result: dict) -> None:
-    shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str)) and k != "command"}
+    shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
+    shown.update({k: v for k, v in (result.get("best") or {}).items() if isinstance(v, float)})
     print(f"{name}: " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in shown.items()))
 

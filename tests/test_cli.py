@@ -64,3 +64,25 @@ def test_module_entry_point_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "matsed_lite", "--version"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("matsed-lite ")
+
+
+def test_train_pipeline_and_crnn_at_smoke(smoke_data, tmp_path, capsys):
+    """The whole pipeline from the shell: pretrain -> stage 1 -> stage 2, then the CRNN."""
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(smoke_data), "--preset", "smoke", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    for stage in ("pretrain:", "stage 1:", "stage 2:"):
+        assert stage in out
+    assert "teacher_psds1=" in out
+    assert (run / "pretrain" / "context.pt").is_file() and (run / "stage2" / "model.pt").is_file()
+    recipe = json.loads((run / "stage1" / "recipe.json").read_text())
+    assert recipe["init"].endswith("context.pt")
+    assert main(["train-crnn", "--data", str(smoke_data), "--preset", "smoke",
+                 "--out", str(tmp_path / "crnn"), "--epochs", "1"]) == 0
+    assert (tmp_path / "crnn" / "model.pt").is_file()
+    # a stage 2 without its stage 1 fails with a clear message, not a traceback
+    assert main(["finetune", "--stage", "2", "--data", str(smoke_data), "--preset", "smoke",
+                 "--out", str(tmp_path / "s2"), "--init", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err
