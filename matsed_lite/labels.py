@@ -30,7 +30,7 @@ def events_to_frames(events: Iterable, classes: Sequence[str], n_frames: int,
     index = _class_index(classes)
     out = np.zeros((n_frames, len(classes)), dtype=np.float32)
     for ev in events:
-        onset, offset, label = _unpack(ev)
+        onset, offset, label = event_tuple(ev)
         if label not in index:
             raise ValueError(f"label {label!r} is not in the class list ({', '.join(classes)})")
         start = int(np.floor(onset / frame_hop + _EPS))
@@ -72,7 +72,8 @@ def labels_to_vector(labels: Iterable[str], classes: Sequence[str]) -> np.ndarra
     return out
 
 
-def _unpack(ev):
+def event_tuple(ev) -> tuple[float, float, str]:
+    """(onset, offset, label) of an Event-like object or of a triple."""
     if hasattr(ev, "onset"):
         return float(ev.onset), float(ev.offset), ev.label
     onset, offset, label = ev

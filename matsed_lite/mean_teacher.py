@@ -699,16 +699,12 @@ def _save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes,
 
 
 def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind, stage, pos,
-            t_start: float, frozen: Sequence[str] = ()) -> dict:
+            t_start: float) -> dict:
     """Write model.pt (the best epoch's teacher) and recipe.json; return the summary.
 
-    ``frozen``: prefixes of weights that never trained. The engine's EMA also
-    averages them (alpha x w + (1 - alpha) x w), which is w only up to float
-    rounding; the student's copy is bitwise the original, so the teacher gets it."""
+    Frozen weights are bitwise the originals in the teacher too: the engine's
+    EMA copies parameters that do not train instead of averaging them."""
     best = load_checkpoint(out_dir / "best.pt")
-    for k in best["teacher"]:
-        if k.startswith(tuple(frozen)):
-            best["teacher"][k] = best["model"][k]
     model_path = _save_model(out_dir, kind, model, best, classes, p, stage, pos, {})
     history = res["history"]
     curves = _strip_run_keys(history)
@@ -842,8 +838,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
             "batch": _batch_sizes(p), "recipe": asdict(recipe),
             "teacher_features": None if teacher_features is None else getattr(
                 teacher_features, "__name__", "custom")}
-    frozen = ("encoder.", "context.") if stage == 1 else ()
-    return _finish(out_dir, res, info, model, classes, p, "matsed", stage, pos, t_start, frozen)
+    return _finish(out_dir, res, info, model, classes, p, "matsed", stage, pos, t_start)
 
 
 def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .labels import event_tuple
+
 # One colour per class, stable across every figure of the course.
 _CMAP = plt.get_cmap("tab10")
 
@@ -20,21 +22,12 @@ def class_colours(classes: Sequence[str]) -> dict[str, tuple]:
     return {c: _CMAP(i % 10) for i, c in enumerate(classes)}
 
 
-def _events_tuples(events):
-    for ev in events:
-        if hasattr(ev, "onset"):
-            yield float(ev.onset), float(ev.offset), ev.label
-        else:
-            on, off, lab = ev
-            yield float(on), float(off), lab
-
-
 def draw_event_roll(ax, events, classes: Sequence[str], duration: float | None = None,
                     alpha: float = 0.85) -> None:
     """Events as bars, one row per class (the piano roll of SED)."""
     colours = class_colours(classes)
     index = {c: i for i, c in enumerate(classes)}
-    for on, off, lab in _events_tuples(events):
+    for on, off, lab in map(event_tuple, events):
         ax.barh(index[lab], off - on, left=on, height=0.7, color=colours[lab], alpha=alpha)
     ax.set_yticks(range(len(classes)))
     ax.set_yticklabels(classes, fontsize=7)
