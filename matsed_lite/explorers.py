@@ -159,8 +159,10 @@ def attention_explorer(maps, frame_hop: float | None = None) -> widgets.VBox:
                      plot_attention(layer_maps, layer, head, query, frame_hop))
 
 
-def mask_explorer(T: int, frame_hop: float | None = None, batch: int = 4) -> widgets.VBox:
-    """Sliders for masked ratio, block size and seed over ``block_mask`` + ``plot_mask``.
+def mask_explorer(T: int, frame_hop: float | None = None, batch: int = 4,
+                  block: int = 10) -> widgets.VBox:
+    """Sliders for masked ratio, block size (starting at ``block``) and seed over
+    ``block_mask`` + ``plot_mask``.
 
     The title shows the ratio actually masked: whole blocks only, so it moves in
     steps of block/T and can differ from the slider when T is not a multiple
@@ -169,7 +171,7 @@ def mask_explorer(T: int, frame_hop: float | None = None, batch: int = 4) -> wid
     sliders = {
         "ratio": widgets.FloatSlider(0.75, min=0.0, max=1.0, step=0.05, description="ratio",
                                      style=style),
-        "block": widgets.IntSlider(10, 1, 50, description="block (frames)", style=style),
+        "block": widgets.IntSlider(block, 1, 50, description="block (frames)", style=style),
         "seed": widgets.IntSlider(0, 0, 99, description="seed", style=style),
     }
 

@@ -20,8 +20,11 @@ filenames       list of N str
 splits          list of N str          the split each clip came from
 ==============  =====================  ==========================================
 
-float16 halves the memory (cpu preset: about 2,900 clips x 500 x 128 x 2 B =
-370 MB); its ~3 significant digits are far finer than what the heads learn.
+T is the context frame count (``preset.context_frames``): mask and labels are
+max-pooled from the mel frame rate to it when the encoder gives fewer frames.
+
+float16 halves the memory (cpu preset: about 2,900 clips x 250 x 128 x 2 B =
+190 MB); its ~3 significant digits are far finer than what the heads learn.
 
 A ``FrameCache`` is itself a torch ``Dataset``: item ``i`` is a dict of float32
 tensors (``frames``, ``clip_embedding``, ``frame_mask``, ``strong``, ``weak``,
@@ -45,6 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .features import LogMel
+from .labels import pool_time
 from .presets import Preset, get_preset
 from .runtime import pick_device
 
@@ -189,10 +193,13 @@ def encode_dataset(dataset: Dataset, encoder: torch.nn.Module, preset: "Preset |
         for batch in tqdm(loader, desc=f"encode {split}", disable=not progress, leave=False):
             mel = logmel(batch["waveform"].to(device))
             frames, clip = encode_frames_and_clip(encoder, mel)
+            # labels and mask at the frames' rate (e.g. 250 context frames from 500 mel frames)
+            factor = max(1, batch["strong"].shape[1] // frames.shape[1])
+            T = frames.shape[1]
             out["frames"].append(frames.to("cpu", dtype))
             out["clip"].append(clip.to("cpu", dtype))
-            out["frame_mask"].append(batch["frame_mask"].bool())
-            out["strong"].append(batch["strong"].to(torch.float16))
+            out["frame_mask"].append(pool_time(batch["frame_mask"].bool(), factor)[:, :T])
+            out["strong"].append(pool_time(batch["strong"], factor)[:, :T].to(torch.float16))
             out["weak"].append(batch["weak"].float())
             out["has_strong"].append(torch.as_tensor(batch["has_strong"]).bool())
             out["has_weak"].append(torch.as_tensor(batch["has_weak"]).bool())

@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 # Guards floor/ceil against float noise (0.3 / 0.02 = 14.999999...).
 _EPS = 1e-6
@@ -78,3 +80,18 @@ def event_tuple(ev) -> tuple[float, float, str]:
         return float(ev.onset), float(ev.offset), ev.label
     onset, offset, label = ev
     return float(onset), float(offset), label
+
+
+def pool_time(x: torch.Tensor, factor: int, how: str = "max") -> torch.Tensor:
+    """(B, T, ...) -> (B, T // factor, ...): labels and masks at a coarser frame
+    rate (the CRNN's 4x, a context network at 5 frames per token's 2x).
+    "max": an event (or valid audio) anywhere in the group counts."""
+    if factor == 1:
+        return x
+    dtype = x.dtype
+    y = x.float()
+    shape = y.shape
+    y = y.reshape(shape[0], shape[1], -1).transpose(1, 2)        # (B, C, T)
+    y = F.max_pool1d(y, factor, factor) if how == "max" else F.avg_pool1d(y, factor, factor)
+    y = y.transpose(1, 2).reshape(shape[0], -1, *shape[2:])
+    return y.to(dtype) if dtype == torch.bool else y

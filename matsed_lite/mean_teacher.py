@@ -85,6 +85,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .engine import epoch_seed, fit, load_checkpoint, warmup_cosine
+from .labels import pool_time
 from .presets import Preset, get_preset
 
 KINDS = ("strong", "weak", "unlabeled")
@@ -314,20 +315,6 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * m).sum() / m.sum().clamp_min(1.0)
 
 
-def pool_time(x: Tensor, factor: int, how: str = "max") -> Tensor:
-    """(B, T, ...) -> (B, T // factor, ...): labels and masks at a downsampled frame
-    rate (the CRNN's 4x). "max": an event (or valid audio) anywhere in the group."""
-    if factor == 1:
-        return x
-    dtype = x.dtype
-    y = x.float()
-    shape = y.shape
-    y = y.reshape(shape[0], shape[1], -1).transpose(1, 2)        # (B, C, T)
-    y = F.max_pool1d(y, factor, factor) if how == "max" else F.avg_pool1d(y, factor, factor)
-    y = y.transpose(1, 2).reshape(shape[0], -1, *shape[2:])
-    return y.to(dtype) if dtype == torch.bool else y
-
-
 def supervised_losses(out: dict, batch: dict, recipe: Recipe) -> dict[str, Tensor]:
     """MAT-SED's supervised terms, each already weighted; keys strong, weak, at.
 
@@ -375,7 +362,9 @@ def consistency_losses(student: dict, teacher: dict, frame_mask: Tensor,
 def augment_batch(batch: dict, recipe: Recipe, preset: Preset, generator: torch.Generator) -> dict:
     """Time roll and mixup of a mixed batch (shared by student and teacher).
 
-    Works on ``batch["mel"]`` (B, n_mels, T) or ``batch["frames"]`` (B, T, D);
+    Works on ``batch["mel"]`` (B, n_mels, T) at the mel frame rate or on cached
+    ``batch["frames"]`` (B, T, D) at the context frame rate (the roll's std is
+    ``recipe.time_roll_seconds`` either way);
     labels and the frame mask are rolled with the input. Mixup mixes strong
     clips with strong clips and weak with weak (mixing across kinds would
     leave half a clip with labels that do not exist); unlabeled clips are not
@@ -386,7 +375,11 @@ def augment_batch(batch: dict, recipe: Recipe, preset: Preset, generator: torch.
     key = "mel" if "mel" in b else "frames"
     # augment's functions want time last: (B, n_mels, T) already, frames (B, T, D) transposed
     x = b[key] if key == "mel" else b[key].transpose(1, 2)
-    std = recipe.time_roll_seconds / preset.frame_hop_seconds
+    if b["strong"].shape[1] != x.shape[-1]:
+        raise ValueError(f"labels have {b['strong'].shape[1]} frames, the {key} {x.shape[-1]}: "
+                         "the time roll needs both at one frame rate")
+    hop = preset.frame_hop_seconds if key == "mel" else preset.context_hop_seconds
+    std = recipe.time_roll_seconds / hop
     if std > 0:
         x, b["strong"], shifts = augment.random_time_roll(x, b["strong"], std, generator=generator)
         b["frame_mask"], _ = augment.time_roll(b["frame_mask"], None, shifts)
@@ -424,7 +417,7 @@ def _forward(model: nn.Module, inputs: dict, key_padding_mask: Tensor | None = N
     if "frames" in inputs:
         return model(frames=inputs["frames"], clip_embedding=inputs["clip_embedding"],
                      key_padding_mask=key_padding_mask)
-    if getattr(model, "time_downsampling", None) is not None:  # CRNN
+    if not hasattr(model, "context"):  # the CRNN: mels in, its own frame rate out
         return model(inputs["mel"])
     return model(mel=inputs["mel"], key_padding_mask=key_padding_mask)
 
@@ -454,7 +447,6 @@ def make_train_step(recipe: Recipe, preset: "Preset | str", seed: int = 0,
     def train_step(model, batch, state):
         g = step_generator(seed, state.step + 1)
         b = augment_batch(batch, recipe, preset, g)
-        factor = int(getattr(model, "time_downsampling", 1) or 1)
         s_in, t_in = {}, {}
         if "mel" in b:
             if recipe.spec_augment:
@@ -473,6 +465,7 @@ def make_train_step(recipe: Recipe, preset: "Preset | str", seed: int = 0,
             else:
                 out_t = _forward(state.teacher, t_in, kpm)
         T = out_s["frame_probs"].shape[1]
+        factor = max(1, b["strong"].shape[1] // T)  # labels to the model's frame rate
         targets = {"strong": pool_time(b["strong"], factor)[:, :T],
                    "frame_mask": pool_time(b["frame_mask"], factor)[:, :T],
                    "weak": b["weak"], "has_strong": b["has_strong"], "has_weak": b["has_weak"]}
@@ -646,6 +639,11 @@ def _strip_run_keys(history: list[dict]) -> dict:
     return curves
 
 
+def output_hop(model: nn.Module, preset: "Preset | str") -> float:
+    """Seconds between two of the model's output frames (its detection resolution)."""
+    return get_preset(preset).frame_hop_seconds * int(getattr(model, "time_downsampling", 1))
+
+
 def _encoder_config(encoder: nn.Module) -> dict | None:
     return dict(encoder.config) if isinstance(getattr(encoder, "config", None), dict) else None
 
@@ -677,6 +675,8 @@ def load_model(path, map_location="cpu", which: str = "model"):
         else:
             encoder = load_pretrained_encoder(p)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=ck.get("pos", "relative"))
+        if ck.get("frames_per_token"):
+            model.encoder.frames_per_token = int(ck["frames_per_token"])
     model.load_state_dict(ck[which])
     info = {k: v for k, v in ck.items() if k not in ("model", "student")}
     return model.eval(), info
@@ -691,6 +691,8 @@ def _save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes,
     if enc is not None:
         ck["encoder_config"] = _encoder_config(enc)
         ck["encoder_feature_block"] = getattr(enc, "feature_block", None)
+        ck["frames_per_token"] = getattr(enc, "frames_per_token", None)
+    ck["frame_hop"] = output_hop(model, p)
     path = out_dir / MODEL_FILE
     tmp = path.with_name(".model.pt.part")
     torch.save(ck, tmp)
@@ -824,7 +826,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         scheduler = warmup_cosine(optimizer, steps * epochs, int(round(recipe.warmup_epochs * steps)),
                                   start_factor=0.1, final_factor=1.0)
     gt, durations = _validation_truth(layout["validation"], classes)
-    evaluate = make_evaluate(val_store, classes, p.frame_hop_seconds, gt, durations,
+    evaluate = make_evaluate(val_store, classes, output_hop(model, p), gt, durations,
                              features=teacher_features)
     teacher = copy.deepcopy(model)  # stage 2: both start from stage 1's teacher
     res = fit(model, make_train_step(recipe, p, seed, teacher_features), data,
@@ -875,7 +877,7 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: ramp_value(recipe.ramp, s / ramp_steps))
     gt, durations = _validation_truth(layout["validation"], classes)
-    hop = p.frame_hop_seconds * int(getattr(model, "time_downsampling", 1))
+    hop = output_hop(model, p)
     evaluate = make_evaluate(val_store, classes, hop, gt, durations)
     res = fit(model, make_train_step(recipe, p, seed), data, optimizer=optimizer,
               scheduler=scheduler, evaluate=evaluate,

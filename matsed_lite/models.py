@@ -129,6 +129,13 @@ class MATSEDLite(nn.Module):
         self.at_head = nn.Linear(dim, n_classes)
         self.n_classes = n_classes
 
+    @property
+    def time_downsampling(self) -> int:
+        """Log-mel frames per output frame: 1 when the encoder interpolates its
+        tokens back to the mel frame rate (the paper), 2 at 5 frames per token."""
+        stride = int(getattr(self.encoder, "stride", 1))
+        return stride // int(getattr(self.encoder, "frames_per_token", stride))
+
     @classmethod
     def from_preset(cls, preset, n_classes: int, encoder: nn.Module | None = None,
                     pos: str = "relative") -> "MATSEDLite":
@@ -139,6 +146,8 @@ class MATSEDLite(nn.Module):
         p = get_preset(preset)
         if encoder is None:
             encoder = load_pretrained_encoder(p)
+        if hasattr(encoder, "frames_per_token"):
+            encoder.frames_per_token = p.frames_per_token
         if encoder.dim != p.context_dim:
             raise ValueError(f"preset {p.name!r}: context_dim {p.context_dim} must equal the "
                              f"encoder's width {encoder.dim}")

@@ -17,8 +17,9 @@ DESED-lite tagging corpus (the stand-in for AudioSet):
   mean of the two class tokens.
 
 For SED, MAT-SED reads the token grid of an inner block (10 of 12; here 5 of
-6), normalises it, averages over frequency and interpolates the time axis back
-to the mel frame rate: ``frame_features`` and the module-level
+6), normalises it, averages over frequency and interpolates the time axis to
+``frames_per_token`` frames per token (MAT-SED: 10, the mel frame rate; the
+smoke and cpu presets: 5, half of it): ``frame_features`` and the module-level
 ``tokens_to_frames`` do exactly that, and ``matsed_lite.passt_real`` reuses
 ``tokens_to_frames`` for the real PaSST.
 """
@@ -39,25 +40,26 @@ SHIPPED_WEIGHTS = WEIGHTS_DIR / "passt_lite.pt"
 SHIPPED_RECIPE = WEIGHTS_DIR / "passt_lite.json"
 
 
-def tokens_to_frames(tokens: torch.Tensor, n_frames: int, stride: int = 10) -> torch.Tensor:
+def tokens_to_frames(tokens: torch.Tensor, n_frames: int, frames_per_token: int = 10) -> torch.Tensor:
     """Token grid (B, F, T', D) -> frame features (B, n_frames, D), as MAT-SED does.
 
     1. mean over the F frequency patches -> (B, T', D);
     2. repeat the last time step (T' -> T' + 1): with stride 10 and 16-wide
-       patches, T' tokens cover about T' * 10 frames, one token short of the clip;
-    3. linear interpolation by ``stride`` along time (``F.interpolate``,
-       mode="linear", align_corners=False) -> (T' + 1) * stride frames;
+       patches, T' tokens cover about T' * 10 mel frames, one token short of the clip;
+    3. linear interpolation by ``frames_per_token`` along time (``F.interpolate``,
+       mode="linear", align_corners=False) -> (T' + 1) * frames_per_token frames;
     4. cut to ``n_frames``, or pad by repeating the last frame.
 
-    For PaSST-S on 10 s: 99 -> 100 -> 1000 frames of 10 ms. For PaSST-lite:
-    49 -> 50 -> 500 frames of 20 ms.
+    For PaSST-S on 10 s: 99 -> 100 -> 1000 frames of 10 ms (x10, the mel frame
+    rate). For PaSST-lite: 49 -> 50 -> 500 frames of 20 ms (x10), or 250 frames
+    of 40 ms (x5, the smoke and cpu presets).
     """
     if tokens.dim() != 4:
         raise ValueError(f"tokens must be (B, F, T', D), got shape {tuple(tokens.shape)}")
     x = tokens.mean(dim=1)                              # (B, T', D)
     x = torch.cat([x, x[:, -1:]], dim=1)                # (B, T'+1, D)
-    x = F.interpolate(x.transpose(1, 2), scale_factor=stride, mode="linear",
-                      align_corners=False).transpose(1, 2)  # (B, (T'+1)*stride, D)
+    x = F.interpolate(x.transpose(1, 2), scale_factor=frames_per_token, mode="linear",
+                      align_corners=False).transpose(1, 2)  # (B, (T'+1)*frames_per_token, D)
     if x.shape[1] >= n_frames:
         return x[:, :n_frames]
     pad = x[:, -1:].expand(-1, n_frames - x.shape[1], -1)
@@ -100,6 +102,8 @@ class PaSSTLite(nn.Module):
         self.patch, self.stride = patch, stride
         self.patchout_time, self.patchout_freq = patchout_time, patchout_freq
         self.feature_block = depth  # from_preset sets the preset's block
+        # Context frames per time token: stride (the mel frame rate) unless a preset says less.
+        self.frames_per_token = stride
         self.n_freq = (n_mels - patch) // stride + 1
         self.n_time_max = (max_frames - patch) // stride + 1
 
@@ -124,7 +128,12 @@ class PaSSTLite(nn.Module):
                     depth=p.encoder_depth, heads=p.encoder_heads, n_classes=n_classes,
                     patchout_time=p.patchout_time, patchout_freq=p.patchout_freq)
         model.feature_block = p.encoder_feature_block
+        model.frames_per_token = p.frames_per_token
         return model
+
+    def n_context_frames(self, n_mel_frames: int) -> int:
+        """Frame features per clip of ``n_mel_frames`` log-mel frames."""
+        return n_mel_frames * self.frames_per_token // self.stride
 
     def _init_weights(self):
         for p in (self.freq_pos, self.time_pos, self.cls_token, self.dist_token, self.cls_pos):
@@ -184,11 +193,12 @@ class PaSSTLite(nn.Module):
         return x[:, 2:].reshape(x.shape[0], nf, nt, -1)
 
     def frame_features(self, mel: torch.Tensor, block: int | None = None) -> torch.Tensor:
-        """Frame-level features (B, T_mel, D), MAT-SED's way: tokens of ``block``
-        (default: the preset's feature block), ``frame_norm``, then
-        ``tokens_to_frames`` back to the mel frame count."""
+        """Frame-level features (B, n_context_frames(T_mel), D), MAT-SED's way:
+        tokens of ``block`` (default: the preset's feature block), ``frame_norm``,
+        then ``tokens_to_frames`` at ``frames_per_token`` frames per token."""
         tok = self.tokens(mel, block or self.feature_block)
-        return tokens_to_frames(self.frame_norm(tok), mel.shape[-1], self.stride)
+        return tokens_to_frames(self.frame_norm(tok), self.n_context_frames(mel.shape[-1]),
+                                self.frames_per_token)
 
     def frames_and_clip(self, mel: torch.Tensor):
         """(frame_features(mel), clip_embedding(mel)) from ONE pass through the
@@ -204,7 +214,8 @@ class PaSSTLite(nn.Module):
             x, _ = blk(x)
             if i == self.feature_block:
                 tok = x[:, 2:].reshape(b, nf, nt, -1)
-                frames = tokens_to_frames(self.frame_norm(tok), mel.shape[-1], self.stride)
+                frames = tokens_to_frames(self.frame_norm(tok), self.n_context_frames(mel.shape[-1]),
+                                          self.frames_per_token)
         return frames, self.norm(x)[:, 2:].mean(dim=1)
 
     def _final(self, mel: torch.Tensor) -> torch.Tensor:
@@ -251,6 +262,7 @@ def load_pretrained_encoder(preset: "Preset | str" = "cpu",
     cfg = dict(recipe["model_config"])
     model = PaSSTLite(**cfg)
     model.feature_block = p.encoder_feature_block
+    model.frames_per_token = p.frames_per_token
     state = torch.load(SHIPPED_WEIGHTS, map_location=map_location, weights_only=True)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()

@@ -249,6 +249,7 @@ class RealPaSSTFrames(nn.Module):
         self.sample_rate = SAMPLE_RATE
         self.hop = HOP
         self.stride = int(model.patch_embed.stride[1])
+        self.frames_per_token = self.stride  # MAT-SED: x10 interpolation, 10 ms frames
         self.patch = int(model.patch_embed.patch_size[1])
         self.max_time_patches = int(model.time_new_pos_embed.shape[-1])
         self.embed_dim = int(model.embed_dim)
@@ -324,7 +325,9 @@ class RealPaSSTFrames(nn.Module):
         b, n, d = seq.shape
         tokens = seq.reshape(b, n // n_time, n_time, d)   # frequency-major grid
         out = {"tokens": tokens,
-               "frames": tokens_to_frames(self.frame_norm(tokens), mel.shape[-1], self.stride)}
+               "frames": tokens_to_frames(self.frame_norm(tokens),
+                                          mel.shape[-1] * self.frames_per_token // self.stride,
+                                          self.frames_per_token)}
         if clip:
             out["clip_embedding"] = grabbed["final"][:, 2:].mean(dim=1)
         return out

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+# Encoder patches are 16x16 with stride 10 in every preset: one time token per 10 mel frames.
+PATCH_STRIDE = 10
+
 # The ten DESED classes, in the sorted order DCASE uses.
 DESED_CLASSES = (
     "Alarm_bell_ringing",
@@ -57,6 +60,7 @@ class Preset:
     context_depth: int
     context_heads: int
     context_mlp_ratio: float
+    frames_per_token: int   # context frames per encoder time token (the paper: 10)
     # --- block masking (in context frames; one block = one encoder time token) -------
     mask_ratio: float
     mask_block: int
@@ -90,6 +94,26 @@ class Preset:
         """Log-mel frames of one full clip (the centred STFT's extra frame is cut)."""
         return self.clip_samples // self.hop_length
 
+    @property
+    def context_downsampling(self) -> int:
+        """Log-mel frames per context frame: the patch stride over frames_per_token."""
+        return PATCH_STRIDE // self.frames_per_token
+
+    @property
+    def context_frames(self) -> int:
+        """Frames the context network sees (and the SED head scores) per full clip."""
+        return self.n_frames // self.context_downsampling
+
+    @property
+    def context_hop_seconds(self) -> float:
+        """Seconds between two context frames: the time resolution of the detections."""
+        return self.frame_hop_seconds * self.context_downsampling
+
+    def __post_init__(self):
+        if self.frames_per_token < 1 or PATCH_STRIDE % self.frames_per_token:
+            raise ValueError(f"preset {self.name!r}: frames_per_token must divide the patch "
+                             f"stride {PATCH_STRIDE}, got {self.frames_per_token}")
+
     def split_sizes(self) -> dict[str, int]:
         return {
             "synth_train": self.n_synth_train,
@@ -106,9 +130,13 @@ class Preset:
 
 # The lite geometry shared by smoke, cpu and gpu: 16 kHz, 64 mels, 20 ms frames
 # (500 per 10 s clip), so one shipped PaSST-lite encoder serves all three.
-# PaSST-lite sees 5 frequency x 49 time patches; its frame features come out of
-# block 5 of 6 (the paper: 10 of 12) at the mel frame rate, 500 per clip, and one
-# masking block of 10 frames is one encoder time token (200 ms).
+# PaSST-lite sees 5 frequency x 49 time patches (one time token per 200 ms); its
+# frame features come out of block 5 of 6 (the paper: 10 of 12) and are
+# interpolated to frames_per_token context frames per token. The paper uses 10
+# (1000 frames of 10 ms); gpu keeps 10 (500 frames of 20 ms); smoke and cpu use 5
+# (250 frames of 40 ms), because relative attention costs O(T^2) and 500 frames
+# put the cpu pipeline far past its 40-minute budget on 2 cores. A masking block
+# is one token in every preset (the paper's blocks of 10 frames of 10 ms).
 
 # CI: every notebook in seconds. A handful of clips, a small context network.
 SMOKE = Preset(
@@ -121,7 +149,7 @@ SMOKE = Preset(
     encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=2, context_heads=4, context_mlp_ratio=1.0,
-    mask_ratio=0.75, mask_block=10,
+    frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=2, stage1_epochs=2, stage2_epochs=2, crnn_epochs=2,
     batch_strong=4, batch_weak=2, batch_unlabeled=4,
 )
@@ -138,7 +166,7 @@ CPU = Preset(
     encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
-    mask_ratio=0.75, mask_block=10,
+    frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=10, stage1_epochs=6, stage2_epochs=6, crnn_epochs=12,
     batch_strong=8, batch_weak=4, batch_unlabeled=8,
 )
@@ -154,7 +182,7 @@ GPU = Preset(
     encoder_dim=128, encoder_depth=6, encoder_heads=4, encoder_feature_block=5,
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
-    mask_ratio=0.75, mask_block=10,
+    frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=60,
     batch_strong=12, batch_weak=12, batch_unlabeled=24,
 )
@@ -173,7 +201,7 @@ PAPER = Preset(
     encoder_dim=768, encoder_depth=12, encoder_heads=12, encoder_feature_block=10,
     patchout_time=40, patchout_freq=4,
     context_dim=768, context_depth=3, context_heads=12, context_mlp_ratio=1.0,
-    mask_ratio=0.75, mask_block=10,
+    frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=200,
     batch_strong=4, batch_weak=4, batch_unlabeled=4,
 )

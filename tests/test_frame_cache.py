@@ -34,7 +34,8 @@ def encoded(data):
 
 def test_shapes_and_dtypes(encoded):
     datasets, encoder, cache = encoded
-    N, T, D, K = 10, PRESET.n_frames, encoder.dim, len(DESED_CLASSES)
+    N, T, D, K = 10, PRESET.context_frames, encoder.dim, len(DESED_CLASSES)
+    assert T == PRESET.n_frames // 2  # smoke: 5 frames per token, half the mel frame rate
     assert len(cache) == N
     assert cache.frames.shape == (N, T, D) and cache.frames.dtype == torch.float16
     assert cache.clip.shape == (N, D) and cache.clip.dtype == torch.float16
@@ -60,8 +61,11 @@ def test_cached_frames_equal_a_direct_encoder_call(encoded):
         frames, clip = encoder.frame_features(mel), encoder.clip_embedding(mel)
     assert torch.allclose(val.frames.float(), frames, atol=1e-2, rtol=1e-3)
     assert torch.allclose(val.clip.float(), clip, atol=1e-2, rtol=1e-3)
-    assert torch.equal(val.frame_mask, torch.stack([ds[i]["frame_mask"] for i in range(len(ds))]))
-    assert torch.equal(val.strong.float(), torch.stack([ds[i]["strong"] for i in range(len(ds))]))
+    # labels and mask max-pooled from 500 mel frames to 250 context frames
+    mask = torch.stack([ds[i]["frame_mask"] for i in range(len(ds))])
+    strong = torch.stack([ds[i]["strong"] for i in range(len(ds))])
+    assert torch.equal(val.frame_mask, mask[:, 0::2] | mask[:, 1::2])
+    assert torch.equal(val.strong.float(), torch.maximum(strong[:, 0::2], strong[:, 1::2]))
 
 
 def test_one_pass_encoding_matches_the_public_methods():

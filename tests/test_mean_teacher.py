@@ -177,7 +177,7 @@ def test_consistency_zero_when_teacher_equals_student_and_crnn_terms():
 def test_pool_time_to_a_coarser_frame_rate():
     y = torch.zeros(1, 8, 2)
     y[0, 5, 1] = 1
-    p = mt.pool_time(y, 4)
+    p = mt.pool_time(y, 4)  # re-exported from labels
     assert p.shape == (1, 2, 2) and p[0, 1, 1] == 1 and p.sum() == 1
     m = torch.tensor([[True] * 5 + [False] * 3])
     assert mt.pool_time(m, 4).tolist() == [[True, True]]

@@ -29,7 +29,9 @@ def test_shapes_and_precomputed_frames(model):
         frames = model.encoder.frame_features(mel)
         clip = model.encoder.clip_embedding(mel)
         again = model(frames=frames, clip_embedding=clip)
-    assert out["frame_probs"].shape == (2, 500, 10) and out["at_probs"].shape == (2, 10)
+    # smoke: 5 context frames per 200 ms token -> 250 frames of 40 ms
+    assert model.time_downsampling == 2
+    assert out["frame_probs"].shape == (2, 250, 10) and out["at_probs"].shape == (2, 10)
     torch.testing.assert_close(out["frame_probs"], again["frame_probs"])
     torch.testing.assert_close(out["clip_probs"], linear_softmax_pool(out["frame_probs"]))
 
@@ -44,11 +46,11 @@ def test_temperature_divides_logits(model):
 
 def test_padding_is_ignored_by_pooling(model):
     mel = torch.randn(1, 64, 500)
-    pad = torch.zeros(1, 500, dtype=torch.bool)
-    pad[:, 300:] = True
+    pad = torch.zeros(1, 250, dtype=torch.bool)  # at the context frame rate
+    pad[:, 150:] = True
     with torch.no_grad():
         out = model(mel, key_padding_mask=pad)
-    torch.testing.assert_close(out["clip_probs"], linear_softmax_pool(out["frame_probs"][:, :300]))
+    torch.testing.assert_close(out["clip_probs"], linear_softmax_pool(out["frame_probs"][:, :150]))
 
 
 def test_errors_and_reconstruction_head():

@@ -42,6 +42,9 @@ def test_from_preset():
     assert m.feature_block == p.encoder_feature_block == 5
     assert (m.n_freq, m.n_time_max) == (5, 49)
     mel = torch.randn(1, p.n_mels, p.n_frames)
+    assert m.frame_features(mel).shape == (1, p.context_frames, p.encoder_dim)
+    assert p.context_frames == 250 and m.frames_per_token == 5
+    m.frames_per_token = 10  # the paper's x10: back at the mel frame rate
     assert m.frame_features(mel).shape == (1, p.n_frames, p.encoder_dim)
 
 
@@ -95,7 +98,7 @@ def test_tokens_to_frames_hand_example():
     # Constant over 3 frequency patches; channel 0 = t, channel 1 = 2t for t = 0..3.
     t = torch.arange(4.0)
     tok = torch.stack([t, 2 * t], dim=-1)[None, None].expand(1, 3, 4, 2)
-    out = tokens_to_frames(tok, n_frames=45, stride=10)
+    out = tokens_to_frames(tok, n_frames=45, frames_per_token=10)
     assert out.shape == (1, 45, 2)
     x = out[0, :, 0]
     # align_corners=False: output i samples source position (i + 0.5) / 10 - 0.5,
@@ -108,10 +111,15 @@ def test_tokens_to_frames_hand_example():
     assert torch.allclose(x[35:], torch.full((10,), 3.0))
     assert torch.allclose(out[0, :, 1], 2 * x)
     # Longer than (T' + 1) * stride: padded by repeating the last frame.
-    long = tokens_to_frames(tok, n_frames=60, stride=10)
+    long = tokens_to_frames(tok, n_frames=60, frames_per_token=10)
     assert long.shape == (1, 60, 2)
     assert torch.allclose(long[0, :45], out[0])
     assert torch.allclose(long[0, 50:, 0], torch.full((10,), 3.0))
+    # Five frames per token: the same line sampled at half the rate.
+    half = tokens_to_frames(tok, n_frames=20, frames_per_token=5)[0, :, 0]
+    # output i samples token position (i + 0.5) / 5 - 0.5
+    assert half[2].item() == pytest.approx(0.0, abs=1e-6) and half[3].item() == pytest.approx(0.2)
+    assert torch.allclose(half[17:], torch.full((3,), 3.0))
     # PaSST-S geometry: 99 time tokens -> 1000 frames.
     assert tokens_to_frames(torch.randn(2, 12, 99, 8), 1000).shape == (2, 1000, 8)
     with pytest.raises(ValueError):

@@ -77,7 +77,7 @@ def test_frames_match_manual_computation_from_block_10(frames_model, ten_seconds
     def manual(block):
         grid = spied[block][:, 2:].reshape(1, 12, 99, 768)
         with torch.no_grad():
-            return tokens_to_frames(frames_model.frame_norm(grid), 1000, stride=10)
+            return tokens_to_frames(frames_model.frame_norm(grid), 1000, frames_per_token=10)
 
     assert torch.equal(out["tokens"], spied[10][:, 2:].reshape(1, 12, 99, 768))
     torch.testing.assert_close(out["frames"], manual(10))

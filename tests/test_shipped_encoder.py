@@ -16,7 +16,8 @@ def test_loads_for_lite_presets(preset):
     p = get_preset(preset)
     assert m.feature_block == p.encoder_feature_block
     mel = torch.randn(1, p.n_mels, 256)
-    assert m.frame_features(mel).shape == (1, 256, p.encoder_dim)
+    assert m.frames_per_token == p.frames_per_token
+    assert m.frame_features(mel).shape == (1, 256 // p.context_downsampling, p.encoder_dim)
 
 
 def test_refuses_other_geometry():
