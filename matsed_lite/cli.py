@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=_list_arg, default=None,
                    help="comma-separated class list (default: inferred from the TSVs, sorted)")
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
+    p.add_argument("--fusion-lambda", type=float, default=None,
+                   help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
@@ -104,7 +106,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
     training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
     p.add_argument("--classes", type=_list_arg, default=None)
+    p.add_argument("--fusion-lambda", type=float, default=None,
+                   help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="PSDS1/PSDS2 and F1s of a trained run on a labelled split")
+    p.add_argument("--run", required=True, type=Path,
+                   help="run folder (model.pt inside, or a `train` folder with stage2/)")
+    p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+    p.add_argument("--split", default="validation", help="split to score (default: validation)")
+    p.add_argument("--fusion-lambda", type=float, default=None,
+                   help="global-local fusion weight of the local features (default 0.5; 0: off)")
+    p.add_argument("--post", default="median", choices=["median", "max", "none"],
+                   help="per-class filter after the soft weak mask (default: median)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by this (MAT-SED: 0.5; default 1)")
+    p.add_argument("--save-scores", type=Path, default=None,
+                   help="folder for one sed_scores_eval score TSV per clip")
+    p.add_argument("--json", required=True, type=Path, help="write the results here")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="detect events in audio files (wav, flac, ogg; any length)")
+    p.add_argument("audio", nargs="+", type=Path, help="audio files")
+    p.add_argument("--run", required=True, type=Path, help="run folder (model.pt inside)")
+    p.add_argument("--out", required=True, type=Path, help="events TSV to write (DESED strong format)")
+    p.add_argument("--plot", type=Path, default=None, help="folder for one figure per file")
+    p.add_argument("--fusion-lambda", type=float, default=None)
+    p.add_argument("--post", default="median", choices=["median", "max", "none"])
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("notebooks", help="execute the course's notebooks in order, headless")
     p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
@@ -220,7 +250,7 @@ def cmd_finetune(args) -> int:
     return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
         args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
         seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
-        classes=args.classes)))
+        classes=args.classes, fusion_lambda=args.fusion_lambda)))
 
 
 def cmd_train_crnn(args) -> int:
@@ -246,9 +276,38 @@ def cmd_train(args) -> int:
             classes=args.classes))
         _print_result("stage 2", finetune(
             args.data, preset, args.out / "stage2", stage=2, init=args.out / "stage1",
-            seed=args.seed, resume=args.resume, classes=args.classes))
+            seed=args.seed, resume=args.resume, classes=args.classes,
+            fusion_lambda=args.fusion_lambda))
 
     return _run_stage(pipeline)
+
+
+def cmd_evaluate(args) -> int:
+    from .inference import evaluate_run, format_table, write_json
+
+    def go():
+        res = evaluate_run(args.run, args.data, args.split, fusion_lambda=args.fusion_lambda,
+                           post=args.post, save_scores=args.save_scores,
+                           temperature=args.temperature)
+        print(format_table(res))
+        write_json(args.json, res)
+        print(f"wrote {args.json}" + (f" and score files in {args.save_scores}"
+                                     if args.save_scores else ""))
+
+    return _run_stage(go)
+
+
+def cmd_predict(args) -> int:
+    from .inference import predict_audio
+
+    def go():
+        events = predict_audio(args.audio, args.run, args.out, plot_dir=args.plot,
+                               fusion_lambda=args.fusion_lambda, post=args.post,
+                               threshold=args.threshold)
+        n = sum(len(v) for v in events.values())
+        print(f"{n} events in {len(events)} files -> {args.out}")
+
+    return _run_stage(go)
 
 
 def cmd_notebooks(args) -> int:

@@ -7,6 +7,9 @@ Two families:
 * Sound event detection: the polyphonic sound detection score (PSDS) of
   DCASE Task 4, computed threshold-free with ``sed_scores_eval`` (the tool the
   DCASE baselines and MAT-SED report with). Model selection uses PSDS1.
+  At one decision threshold: collar-based and intersection-based F1.
+  Score DataFrames can be written to / read from sed_scores_eval's TSV files
+  so the numbers can be recomputed independently.
 
 AP summarises a ranking: sort the clips by score, and at every distinct score
 threshold record precision and recall; AP = sum over thresholds of
@@ -271,6 +274,40 @@ def _check_ids(scores: Mapping, ground_truth: Mapping, durations: Mapping) -> No
                          + "; ".join(problems))
 
 
+def _prepare_for_scoring(scores: Mapping, ground_truth: Mapping, durations: Mapping, metric: str):
+    """What every sed_scores_eval metric needs first.
+
+    Rekeys to audio ids, checks that scores, ground truth and durations name
+    the same clips, merges overlapping ground-truth events of a class, and
+    drops the score columns of classes without any ground-truth event (with a
+    warning naming them). Returns (scores, ground_truth, durations, classes,
+    absent): classes are all the scored classes, absent those dropped.
+    """
+    scores = _rekey(scores, "scores")
+    ground_truth = _rekey(ground_truth, "ground truth")
+    durations = {k: float(v) for k, v in _rekey(durations, "durations").items()}
+    if not scores:
+        raise ValueError("no clips to evaluate: scores are empty")
+    _check_ids(scores, ground_truth, durations)
+    durations = {k: durations[k] for k in ground_truth}
+    ground_truth = {k: merge_overlapping_events(v) for k, v in ground_truth.items()}
+    classes = [c for c in next(iter(scores.values())).columns if c not in ("onset", "offset")]
+    present = {label for events in ground_truth.values() for _, _, label in events}
+    unknown = present - set(classes)
+    if unknown:
+        raise ValueError(f"ground-truth labels not among the scored classes: {_few(unknown)}")
+    absent = [c for c in classes if c not in present]
+    if absent:
+        # sed_scores_eval asserts every class has a ground-truth event (TPR and
+        # recall are undefined without one). Tiny sets (the smoke preset) can
+        # miss a class: score the others and say so.
+        warnings.warn(f"{metric} over {len(classes) - len(absent)} of {len(classes)} classes: "
+                      f"no ground-truth events for {', '.join(absent)}", stacklevel=3)
+        kept = ["onset", "offset"] + [c for c in classes if c in present]
+        scores = {k: df[kept] for k, df in scores.items()}
+    return scores, ground_truth, durations, classes, absent
+
+
 def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
          setting: str = "psds1", num_jobs: int = 1) -> dict:
     """PSDS of score DataFrames (from ``scores_to_dataframes``) with the DCASE settings.
@@ -290,28 +327,8 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
 
     if setting not in PSDS_SETTINGS:
         raise ValueError(f"unknown PSDS setting {setting!r}; choose one of {', '.join(PSDS_SETTINGS)}")
-    scores = _rekey(scores, "scores")
-    ground_truth = _rekey(ground_truth, "ground truth")
-    durations = {k: float(v) for k, v in _rekey(durations, "durations").items()}
-    if not scores:
-        raise ValueError("no clips to evaluate: scores are empty")
-    _check_ids(scores, ground_truth, durations)
-    durations = {k: durations[k] for k in ground_truth}
-    ground_truth = {k: merge_overlapping_events(v) for k, v in ground_truth.items()}
-    classes = [c for c in next(iter(scores.values())).columns if c not in ("onset", "offset")]
-    present = {label for events in ground_truth.values() for _, _, label in events}
-    unknown = present - set(classes)
-    if unknown:
-        raise ValueError(f"ground-truth labels not among the scored classes: {_few(unknown)}")
-    absent = [c for c in classes if c not in present]
-    if absent:
-        # sed_scores_eval asserts every class has a ground-truth event (TPR is
-        # undefined without one). Tiny sets (the smoke preset) can miss a
-        # class: score the others and say so.
-        warnings.warn(f"PSDS over {len(classes) - len(absent)} of {len(classes)} classes: "
-                      f"no ground-truth events for {', '.join(absent)}", stacklevel=2)
-        kept = ["onset", "offset"] + [c for c in classes if c in present]
-        scores = {k: df[kept] for k, df in scores.items()}
+    scores, ground_truth, durations, classes, absent = _prepare_for_scoring(
+        scores, ground_truth, durations, "PSDS")
     nan_classes = {c: float("nan") for c in absent}
     if len(absent) == len(classes):
         return {"psds": float("nan"), "per_class": nan_classes,
@@ -325,15 +342,196 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
 
 def evaluate_sed(frame_probs: Mapping[str, np.ndarray], frame_hop: float, classes: Sequence[str],
                  ground_truth: Mapping, durations: Mapping[str, float],
-                 settings: Sequence[str] = ("psds1", "psds2")) -> dict:
-    """Frame scores -> {"psds1": float, "psds2": float, "per_class": {setting: {class: psds}}}.
+                 settings: Sequence[str] = ("psds1", "psds2"), f1: bool = False) -> dict:
+    """Frame scores -> {"psds1": float, "psds2": float, "per_class": {setting: {class: psds}},
+    "roc": {setting: (etpr, efpr)}}.
 
     The convenience a validation loop calls: cuts padding at each clip's
-    duration, then runs every PSDS setting on the same DataFrames."""
+    duration, then runs every PSDS setting on the same DataFrames. "roc"
+    holds each setting's PSD-ROC (effective TPR against effective FPR per
+    hour) for plotting.
+
+    f1  also add "collar_f1" and "intersection_f1" (macro F1 at threshold 0.5
+        with the DCASE settings, see ``collar_f1`` and ``intersection_f1``),
+        and their per-class values, both under "per_class" (like PSDS) and
+        as "collar_f1_per_class" / "intersection_f1_per_class" (what
+        ``inference.format_table`` reads); off by default because
+        a validation loop selects on PSDS and F1 costs two more passes."""
     dfs = scores_to_dataframes(frame_probs, frame_hop, classes, durations)
-    out: dict = {"per_class": {}}
+    out: dict = {"per_class": {}, "roc": {}}
     for setting in settings:
         r = psds(dfs, ground_truth, durations, setting)
         out[setting] = r["psds"]
         out["per_class"][setting] = r["per_class"]
+        out["roc"][setting] = r["roc"]
+    if f1:
+        for name, metric in (("collar_f1", collar_f1), ("intersection_f1", intersection_f1)):
+            r = metric(dfs, ground_truth, durations)
+            out[name] = r["f1"]
+            out["per_class"][name] = r["per_class"]
+            out[f"{name}_per_class"] = r["per_class"]
     return out
+
+
+# ---------------------------------------------------------------------------
+# Sound event detection at one threshold: event-based F1
+#
+# F1 needs a decision threshold (0.5 in DCASE), so it says how a system does at
+# one operating point where PSDS integrates over all of them. Both variants
+# here count per class: a detection either matches a ground-truth event of its
+# class (true positive) or is a false positive; unmatched ground truth events
+# are misses. Averages are MACRO (the mean over classes of the per-class
+# values), as DCASE reports them; sed_scores_eval's micro average is returned
+# too. A class with no detection has precision 1 (sed_scores_eval's convention).
+
+
+def _f1_result(f: Mapping, p: Mapping, r: Mapping, classes: Sequence[str], absent: Sequence[str]) -> dict:
+    per = lambda d: {c: float(d[c]) if c in d else float("nan") for c in classes}
+    return {"f1": float(f["macro_average"]), "precision": float(p["macro_average"]),
+            "recall": float(r["macro_average"]), "micro_f1": float(f["micro_average"]),
+            "per_class": per(f), "per_class_precision": per(p), "per_class_recall": per(r),
+            "classes_without_events": list(absent)}
+
+
+def _nan_f1_result(classes: Sequence[str]) -> dict:
+    nan = float("nan")
+    per = {c: nan for c in classes}
+    return {"f1": nan, "precision": nan, "recall": nan, "micro_f1": nan, "per_class": per,
+            "per_class_precision": dict(per), "per_class_recall": dict(per),
+            "classes_without_events": list(classes)}
+
+
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
+            or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return float(threshold)
+
+
+def _check_nonnegative(**values) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) \
+                or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+
+
+def collar_f1(scores: Mapping, ground_truth: Mapping, durations: Mapping, threshold: float = 0.5,
+              onset_collar: float = 0.2, offset_collar: float = 0.2,
+              offset_collar_rate: float = 0.2, num_jobs: int = 1) -> dict:
+    """Collar-based (event-based) F1 of score DataFrames at one threshold.
+
+    The classic DCASE event-based F1 (sed_eval's, as computed by
+    ``sed_scores_eval.collar_based.fscore``): a detection matches a
+    ground-truth event of its class when its onset is within
+    ``onset_collar`` seconds and its offset within max(``offset_collar``,
+    ``offset_collar_rate`` x event length). DCASE: 0.2 s, 0.2 s, 20 %.
+    A frame is active where its score exceeds ``threshold``.
+
+    Returns {"f1": macro F1, "precision": macro precision, "recall": macro
+    recall, "micro_f1", "per_class": {class: F1}, "per_class_precision",
+    "per_class_recall", "classes_without_events"}. Classes with no
+    ground-truth event are left out with a warning and are NaN (recall is
+    undefined), as in ``psds``."""
+    from sed_scores_eval import collar_based
+
+    threshold = _check_threshold(threshold)
+    _check_nonnegative(onset_collar=onset_collar, offset_collar=offset_collar,
+                       offset_collar_rate=offset_collar_rate)
+    scores, ground_truth, _, classes, absent = _prepare_for_scoring(
+        scores, ground_truth, durations, "collar F1")
+    if len(absent) == len(classes):
+        return _nan_f1_result(classes)
+    f, p, r, _ = collar_based.fscore(
+        scores, ground_truth, threshold, onset_collar=onset_collar, offset_collar=offset_collar,
+        offset_collar_rate=offset_collar_rate, num_jobs=num_jobs)
+    return _f1_result(f, p, r, classes, absent)
+
+
+def intersection_f1(scores: Mapping, ground_truth: Mapping, durations: Mapping,
+                    threshold: float = 0.5, dtc: float = 0.5, gtc: float = 0.5,
+                    cttc: float | None = None, num_jobs: int = 1) -> dict:
+    """Intersection-based F1 of score DataFrames at one threshold.
+
+    Matching as in PSDS (``sed_scores_eval.intersection_based.fscore``): a
+    detection is relevant if at least ``dtc`` of its length lies in
+    ground-truth events of its class (else a false positive), and a
+    ground-truth event is found if relevant detections cover at least ``gtc``
+    of it. The DCASE baseline reports it at threshold 0.5, dtc = gtc = 0.5,
+    cttc 0.3.
+
+    cttc  sed_scores_eval 0.0.4's F1 has no cross-trigger criterion: every
+          unmatched detection is a false positive. The DCASE baseline's
+          number came from psds_eval, where a detection that cross-triggers
+          (>= cttc on another class's event) is not counted as a false
+          positive, so that F1 can be a little higher. Any cttc other than
+          None is refused rather than silently ignored.
+
+    Returns the same dict as ``collar_f1`` (macro averages)."""
+    from sed_scores_eval import intersection_based
+
+    if cttc is not None:
+        raise ValueError(f"cttc={cttc!r}: sed_scores_eval's intersection-based F1 has no "
+                         "cross-trigger criterion (every unmatched detection is a false "
+                         "positive); pass cttc=None")
+    threshold = _check_threshold(threshold)
+    _check_nonnegative(dtc=dtc, gtc=gtc)
+    if not (0 < dtc <= 1 and 0 < gtc <= 1):
+        raise ValueError(f"dtc and gtc must be in (0, 1], got dtc={dtc!r}, gtc={gtc!r}")
+    scores, ground_truth, _, classes, absent = _prepare_for_scoring(
+        scores, ground_truth, durations, "intersection F1")
+    if len(absent) == len(classes):
+        return _nan_f1_result(classes)
+    f, p, r, _ = intersection_based.fscore(
+        scores, ground_truth, threshold, dtc_threshold=dtc, gtc_threshold=gtc, num_jobs=num_jobs)
+    return _f1_result(f, p, r, classes, absent)
+
+
+# ---------------------------------------------------------------------------
+# Score files: the DataFrames on disk, one TSV per clip, in sed_scores_eval's
+# format (columns onset, offset, <classes>), so anyone can recompute every
+# metric from them (sed_scores_eval also accepts the directory path directly).
+
+
+def write_score_files(directory, score_dataframes: Mapping) -> list[Path]:
+    """Write each clip's score DataFrame to ``directory/<audio id>.tsv``.
+
+    Uses ``sed_scores_eval.base_modules.io.write_sed_scores`` (which checks
+    the format). sed_scores_eval reads a directory as the whole evaluation
+    set, so a directory already holding score files of other clips, or
+    anything that is not a .tsv, is refused: stale files would be scored too.
+    Files of the same clips are overwritten. Returns the paths written."""
+    from sed_scores_eval.base_modules.io import write_sed_scores
+
+    dfs = _rekey(score_dataframes, "score_dataframes")
+    if not dfs:
+        raise ValueError("score_dataframes is empty: nothing to write")
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"directory {directory} exists and is not a directory")
+    if directory.is_dir():
+        others = [p.name for p in directory.iterdir()
+                  if not (p.is_file() and p.suffix == ".tsv" and p.stem in dfs)]
+        if others:
+            raise ValueError(f"directory {directory} already holds {len(others)} other file(s) "
+                             f"({_few(others)}); sed_scores_eval would read them as part of the "
+                             "set: use an empty directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_sed_scores(dfs, directory)
+    return [directory / f"{cid}.tsv" for cid in dfs]
+
+
+def read_score_files(directory) -> dict:
+    """Read a directory written by ``write_score_files`` (or by any tool in
+    sed_scores_eval's format): audio id -> score DataFrame.
+
+    Uses ``sed_scores_eval.base_modules.io.read_sed_scores``, so these are
+    the DataFrames anyone else recomputing the metrics gets (pandas may read
+    a score back 1 ulp off; no metric here notices)."""
+    from sed_scores_eval.base_modules.io import read_sed_scores
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"directory {directory} is not a directory")
+    if not any(directory.iterdir()):
+        raise ValueError(f"directory {directory} holds no score files")
+    return read_sed_scores(directory)

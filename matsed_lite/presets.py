@@ -167,7 +167,7 @@ CPU = Preset(
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
-    pretrain_epochs=10, stage1_epochs=6, stage2_epochs=6, crnn_epochs=12,
+    pretrain_epochs=10, stage1_epochs=6, stage2_epochs=4, crnn_epochs=12,
     batch_strong=8, batch_weak=4, batch_unlabeled=8,
 )
 

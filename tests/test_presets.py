@@ -32,3 +32,14 @@ def test_overrides_and_unknown_name():
 
 def test_classes_are_the_sorted_desed_ten():
     assert len(DESED_CLASSES) == 10 and list(DESED_CLASSES) == sorted(DESED_CLASSES)
+
+
+def test_context_frame_rate_follows_frames_per_token():
+    cpu, gpu, paper = get_preset("cpu"), get_preset("gpu"), get_preset("paper")
+    assert (cpu.context_frames, cpu.context_hop_seconds, cpu.mask_block) == (250, pytest.approx(0.04), 5)
+    assert (gpu.context_frames, gpu.context_hop_seconds, gpu.mask_block) == (500, pytest.approx(0.02), 10)
+    assert (paper.context_frames, paper.context_hop_seconds) == (1000, pytest.approx(0.01))
+    for p in (cpu, gpu, paper):  # a masking block is one encoder time token in every preset
+        assert p.mask_block == p.frames_per_token
+    with pytest.raises(ValueError, match="frames_per_token must divide"):
+        get_preset("cpu", frames_per_token=3)

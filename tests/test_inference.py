@@ -1,0 +1,119 @@
+"""Evaluating a run and predicting on arbitrary audio: the whole test-time chain."""
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from matsed_lite import mean_teacher as mt
+from matsed_lite.audio import AudioError
+from matsed_lite.cli import main
+from matsed_lite.desed_format import read_strong
+from matsed_lite.desed_lite import generate_desed_lite
+from matsed_lite.evaluation import psds, read_score_files
+from matsed_lite.inference import evaluate_run, find_model, load_run, predict_audio, score_audio
+
+PRESET = "smoke"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("inf_data")
+    generate_desed_lite(root, PRESET, seed=0, progress=False,
+                        splits=["synth_train", "weak", "unlabeled", "validation"])
+    run = tmp_path_factory.mktemp("inf_run") / "stage1"
+    mt.finetune(root, PRESET, run, stage=1, epochs=1, progress=False)
+    yield root, run
+    torch.set_num_threads(n)
+
+
+def test_evaluate_numbers_scores_and_fusion(trained, tmp_path):
+    root, run = trained
+    res = evaluate_run(run, root, save_scores=tmp_path / "scores")
+    assert res["fusion"] == {"lambda": 0.5, "window": 256, "hop": 16}
+    assert res["frame_hop"] == pytest.approx(0.04) and res["n_clips"] == 12
+    for key in ("psds1", "psds2", "collar_f1", "intersection_f1"):
+        assert 0.0 <= res[key] <= 1.0, key
+    assert set(res["per_class"]["psds1"]) == set(json.loads(
+        (run / "recipe.json").read_text())["classes"])
+    # the saved score files reproduce the PSDS independently of the in-memory scores
+    files = read_score_files(tmp_path / "scores")
+    assert len(files) == 12
+    from matsed_lite.mean_teacher import _validation_truth
+    from matsed_lite.datasets import layout_for
+    gt, durations = _validation_truth(layout_for(root)["validation"], res["per_class"]["psds1"])
+    assert psds(files, gt, durations, "psds1")["psds"] == pytest.approx(res["psds1"], abs=1e-9)
+
+    plain = evaluate_run(run, root, fusion_lambda=0.0, post="none")
+    assert plain["fusion"] is None and plain["post"] == "none"
+    maxed = evaluate_run(run, root, post="max")
+    assert (maxed["psds1"], maxed["psds2"]) != (res["psds1"], res["psds2"])
+
+
+def test_evaluate_errors(trained, tmp_path):
+    root, run = trained
+    with pytest.raises(ValueError, match="no strong labels"):
+        evaluate_run(run, root, split="unlabeled")
+    with pytest.raises(ValueError, match="no split 'test'"):
+        evaluate_run(run, root, split="test")
+    with pytest.raises(FileNotFoundError, match="no model.pt"):
+        find_model(tmp_path)
+    with pytest.raises(ValueError, match="post"):
+        evaluate_run(run, root, post="mean")
+
+
+def test_predict_any_length_rate_and_channels(trained, tmp_path):
+    root, run = trained
+    clip, sr = sf.read(str(next((root / "audio" / "validation").glob("*.wav"))), dtype="float32")
+    # 20 s at 44.1 kHz stereo: the same clip twice, so both 10 s pieces must score alike
+    from matsed_lite.audio import _resample
+    hi = _resample(clip, sr, 44100)
+    long = np.stack([np.r_[hi, hi], np.r_[hi, hi]], axis=1)
+    sf.write(str(tmp_path / "long.flac"), long, 44100)
+    sf.write(str(tmp_path / "short.ogg"), clip[: 3 * sr], sr)
+    model, info, _ = load_run(run, "cpu")
+    frames, clips, hop, duration, mel = score_audio(model, info, tmp_path / "long.flac")
+    assert duration == pytest.approx(20.0, abs=1e-3)
+    assert frames.shape == (500, 10) and hop == pytest.approx(0.04)
+    np.testing.assert_allclose(frames[:250], frames[250:], atol=2e-3)
+    short = score_audio(model, info, tmp_path / "short.ogg")[0]
+    assert short.shape[0] == math.ceil(3.0 / 0.04)
+
+    out = tmp_path / "events.tsv"
+    events = predict_audio([tmp_path / "long.flac", tmp_path / "short.ogg"], run, out,
+                           plot_dir=tmp_path / "plots", threshold=0.3)
+    back = read_strong(out, classes=info["classes"])
+    assert set(back.filenames) == {"long.flac", "short.ogg"}
+    assert sum(len(v) for v in events.values()) == len(back.events)
+    for e in back.events:
+        assert 0 <= e.onset < e.offset <= (20.0 if e.filename == "long.flac" else 3.0) + 1e-6
+    assert (tmp_path / "plots" / "long.png").is_file()
+
+
+def test_predict_refuses_bad_files_and_writes_nothing(trained, tmp_path):
+    root, run = trained
+    good = next((root / "audio" / "validation").glob("*.wav"))
+    (tmp_path / "broken.wav").write_bytes(b"RIFF not really")
+    sf.write(str(tmp_path / "empty.wav"), np.zeros((0,), np.float32), 16000)
+    out = tmp_path / "events.tsv"
+    with pytest.raises(AudioError, match="broken.wav: unreadable"):
+        predict_audio([good, tmp_path / "broken.wav"], run, out)
+    with pytest.raises(AudioError, match="empty.wav: audio file has zero samples"):
+        predict_audio([tmp_path / "empty.wav"], run, out)
+    assert not out.exists()
+    assert main(["predict", str(tmp_path / "missing.wav"), "--run", str(run), "--out", str(out)]) == 1
+
+
+def test_cli_evaluate_writes_json(trained, tmp_path, capsys):
+    root, run = trained
+    out = tmp_path / "res.json"
+    assert main(["evaluate", "--run", str(run), "--data", str(root), "--json", str(out),
+                 "--fusion-lambda", "0"]) == 0
+    res = json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert "overall" in printed and f"{res['psds1']:7.3f}" in printed
+    assert res["fusion"] is None and res["split"] == "validation"
