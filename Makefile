@@ -1,6 +1,7 @@
 # matsed-lite: two commands on a fresh machine.
 #   make tour   generate DESED-lite and execute every notebook headless (PRESET=cpu by default)
 #   make test   run the whole test suite
+#   make test-gpu  every notebook at the gpu preset with GPU-level checks (needs CUDA)
 # Both set up a local .venv first unless a virtual or conda environment is active.
 
 PRESET  ?= cpu
@@ -24,7 +25,7 @@ OUT     := build/$(PRESET)
 # Only the cpu preset's figures are the committed ones; others stay under build/.
 FIGURES := $(if $(filter cpu,$(PRESET)),figures,$(OUT)/figures)
 
-.PHONY: install tour test data clean
+.PHONY: install tour test test-gpu data clean
 
 install: $(STAMP)
 
@@ -43,6 +44,9 @@ tour: data
 
 test: install
 	$(PY) -m pytest
+
+test-gpu: install
+	MATSED_GPU_OUT=build/gpu-tests $(PY) -m pytest -m gpu tests/test_notebooks_gpu.py -v
 
 clean:
 	rm -rf build .pytest_cache

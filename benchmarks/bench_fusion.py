@@ -5,9 +5,10 @@
 
 The encoder work of a fused pass is fixed: one global pass over the clips
 (frame features + clip embedding) and one pass over every window. Fusion adds
-cutting the windows, the overlap-add and the mix. Three timings, taking turns
-inside each repeat so that drifting load hits them alike (median of --repeats,
-after a warm-up; inference, no gradients, the shipped PaSST-lite):
+cutting the windows, the overlap-add and the mix. Three timings by
+``global_local.time_fusion``, taking turns inside each repeat so that drifting
+load hits them alike (median of --repeats, after a warm-up; inference, no
+gradients, the shipped PaSST-lite):
 
     global    encoder.frames_and_clip(mel)                       (B clips)
     windows   encoder.frame_features(windows)                    (B x W windows, pre-cut)
@@ -19,19 +20,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import torch
 
-from matsed_lite.global_local import FusionWindows, fused_features, window_starts
+from matsed_lite.global_local import FusionWindows, time_fusion
 from matsed_lite.passt_lite import load_pretrained_encoder
 from matsed_lite.presets import get_preset
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def main(argv=None) -> dict:
@@ -49,35 +43,15 @@ def main(argv=None) -> dict:
     enc = load_pretrained_encoder(p).to(device)
     torch.manual_seed(0)
     mel = torch.randn(args.batch, p.n_mels, p.n_frames, device=device)
-    starts = window_starts(p.n_frames, w.window, hop)
-    windows = torch.stack([mel[..., s:s + w.window] for s in starts], 1).reshape(
-        -1, p.n_mels, w.window)
-
-    jobs = {
-        "global": lambda: enc.frames_and_clip(mel),
-        "windows": lambda: enc.frame_features(windows),
-        "fused": lambda: fused_features(enc, mel, 0.5, w.window, hop),
-    }
-    times = {k: [] for k in jobs}
-    with torch.no_grad():
-        for fn in jobs.values():
-            fn()
-        for _ in range(args.repeats):
-            for k, fn in jobs.items():
-                _sync(device)
-                t0 = time.perf_counter()
-                fn()
-                _sync(device)
-                times[k].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = med["fused"] / (med["global"] + med["windows"])
-    print(f"preset {p.name}, batch {args.batch}, {len(starts)} windows of {w.window} mel frames, "
+    res = time_fusion(enc, mel, w.window, hop, repeats=args.repeats)
+    med, ratio, n_windows = res["ms"], res["ratio"], res["windows"]
+    print(f"preset {p.name}, batch {args.batch}, {n_windows} windows of {w.window} mel frames, "
           f"hop {hop}; device {device} ({platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads), torch {torch.__version__}")
     for k, v in med.items():
-        print(f"  {k:<8} {v * 1000:8.1f} ms")
+        print(f"  {k:<8} {v:8.1f} ms")
     print(f"  fused / (global + windows) = {ratio:.3f}  (target <= 1.15)")
-    return {"ms": {k: v * 1000 for k, v in med.items()}, "ratio": ratio, "windows": len(starts)}
+    return res
 
 
 if __name__ == "__main__":

@@ -183,3 +183,39 @@ class GlobalLocalFusion:
 
     def __repr__(self) -> str:
         return self.__name__
+
+
+@torch.no_grad()
+def time_fusion(encoder, mel: Tensor, window: int, hop: int, lam: float = DEFAULT_LAMBDA,
+                repeats: int = 5) -> dict:
+    """Time a fused pass against the encoder work it must do, side by side.
+
+    global   ``frames_and_clip`` on the clips; windows: the encoder on the B x W
+    windows, already cut; fused: ``fused_features``. They take turns within every
+    repeat (so drifting load hits them alike); medians over ``repeats`` after a
+    warm-up. Returns {"ms": {global, windows, fused}, "ratio": fused / (global + windows),
+    "windows": W}. Inference, no gradients."""
+    import statistics
+    import time
+
+    starts = window_starts(mel.shape[-1], window, hop)
+    windows = torch.stack([mel[..., s:s + window] for s in starts], 1).reshape(
+        -1, mel.shape[1], window)
+    cuda = mel.is_cuda
+    jobs = {"global": lambda: _global_features(encoder, mel),
+            "windows": lambda: _frame_features(encoder, windows),
+            "fused": lambda: fused_features(encoder, mel, lam, window, hop)}
+    times: dict = {k: [] for k in jobs}
+    for fn in jobs.values():
+        fn()
+    for _ in range(repeats):
+        for k, fn in jobs.items():
+            if cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if cuda:
+                torch.cuda.synchronize()
+            times[k].append(time.perf_counter() - t0)
+    ms = {k: 1000 * statistics.median(v) for k, v in times.items()}
+    return {"ms": ms, "ratio": ms["fused"] / (ms["global"] + ms["windows"]), "windows": len(starts)}

@@ -16,7 +16,7 @@ frame scores are joined before filtering, so an event may span the cut.
 
 A "run" is a folder holding ``model.pt`` (``matsed-lite finetune`` or
 ``train-crnn``), or the folder of ``matsed-lite train`` (its stage2/, else
-stage1/, is used).
+stage1/, is used), or None: the MAT-SED-lite shipped with the package.
 """
 from __future__ import annotations
 
@@ -35,7 +35,13 @@ POSTS = ("median", "max", "none")
 
 
 def find_model(run) -> Path:
-    """The model.pt of a run folder (or the file itself)."""
+    """The model.pt of a run folder (or the file itself); None: the shipped model."""
+    if run is None:
+        from .shipped_model import SHIPPED_MODEL
+
+        if not SHIPPED_MODEL.is_file():
+            raise FileNotFoundError(f"no shipped model at {SHIPPED_MODEL}")
+        return SHIPPED_MODEL
     run = Path(run)
     if run.is_file():
         return run
@@ -74,31 +80,19 @@ def fusion_for(model, info: dict, lam: float | None, when: str = "test"):
 def postprocess_scores(frames: dict, clips: dict, classes: Sequence[str], frame_hop: float,
                        post: str = "median", weak_mask: bool = True) -> dict:
     """Soft weak mask and the per-class filter over every clip's frame scores."""
-    from .postprocessing import postprocess
+    from .postprocessing import postprocess_all
 
     if post not in POSTS:
         raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
-    return {name: postprocess(frames[name], clips[name], classes, frame_hop, filter=post,
-                              weak_mask=weak_mask) for name in frames}
+    return postprocess_all(frames, clips, classes, frame_hop, filter=post, weak_mask=weak_mask)
 
 
-def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
-                 post: str = "median", save_scores=None, temperature: float = 1.0,
-                 device=None, batch_size: int = 16, progress: bool = False) -> dict:
-    """PSDS1, PSDS2 (+ per class), collar and intersection F1 of a run on a split.
+def split_truth(data_root, split: str, classes: Sequence[str]):
+    """(split spec, ground truth {clip: events}, durations {clip: seconds}) of a
+    strongly labelled split."""
+    from .datasets import layout_for
+    from .mean_teacher import _validation_truth
 
-    fusion_lambda  None: 0.5 for MAT-SED (the paper), ignored for the CRNN
-    post           "median" (PSDS1's friend), "max" (PSDS2's), "none"
-    save_scores    a folder: one TSV of post-processed scores per clip
-    """
-    from .datasets import layout_for, make_dataset
-    from .evaluation import evaluate_sed, scores_to_dataframes, write_score_files
-    from .mean_teacher import MelStore, _validation_truth, output_hop, predict_frames
-
-    t0 = time.perf_counter()
-    model, info, path = load_run(run, device)
-    p = get_preset(info["preset"])
-    classes = list(info["classes"])
     layout = layout_for(data_root)
     if split not in layout:
         raise ValueError(f"{data_root}: no split {split!r} (it has {', '.join(layout)})")
@@ -106,21 +100,69 @@ def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float
     if spec.kind != "strong" or spec.tsv is None:
         raise ValueError(f"split {split!r} has no strong labels to evaluate against "
                          f"(it is {spec.kind!r})")
+    gt, durations = _validation_truth(spec, classes)
+    return spec, gt, durations
+
+
+def score_split(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
+                temperature: float = 1.0, device=None, batch_size: int = 16) -> dict:
+    """Raw model outputs on a labelled split, before any post-processing: a dict with
+    frames {clip: (T, K)}, clips {clip: (K,)}, frame_hop, classes, ground_truth,
+    durations, fusion (settings or None), info (the model's), model_path.
+
+    Post-process and score them as often as you like (``postprocess_scores``,
+    ``evaluation.evaluate_sed``) without running the model again."""
+    from .datasets import make_dataset
+    from .mean_teacher import MelStore, output_hop, predict_frames
+
+    model, info, path = load_run(run, device)
+    p = get_preset(info["preset"])
+    classes = list(info["classes"])
+    spec, gt, durations = split_truth(data_root, split, classes)
     store = MelStore(make_dataset(spec, p, classes=classes), p)
     fusion = fusion_for(model, info, fusion_lambda)
-    device = next(model.parameters()).device
-    frames, clips = predict_frames(model, store, device, batch_size=batch_size, features=fusion,
-                                   with_clip=True, temperature=temperature)
-    hop = output_hop(model, p)
-    scores = postprocess_scores(frames, clips, classes, hop, post)
-    gt, durations = _validation_truth(spec, classes)
-    res = evaluate_sed(scores, hop, classes, gt, durations, f1=True)
+    frames, clips = predict_frames(model, store, next(model.parameters()).device,
+                                   batch_size=batch_size, features=fusion, with_clip=True,
+                                   temperature=temperature)
+    return {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
+            "classes": classes, "ground_truth": gt, "durations": durations,
+            "fusion": None if fusion is None else fusion.describe(), "info": info,
+            "model_path": path, "split": split, "n_clips": len(store)}
+
+
+def evaluate_scores(scored: dict, post: str = "median", save_scores=None) -> dict:
+    """Post-process the outputs of ``score_split`` and score them: PSDS1, PSDS2,
+    per-class values, collar and intersection F1, and the PSD-ROC curves ("roc")."""
+    from .evaluation import evaluate_sed, scores_to_dataframes, write_score_files
+
+    classes, hop = scored["classes"], scored["frame_hop"]
+    scores = postprocess_scores(scored["frames"], scored["clips"], classes, hop, post)
+    res = evaluate_sed(scores, hop, classes, scored["ground_truth"], scored["durations"], f1=True)
     if save_scores is not None:
-        dfs = scores_to_dataframes(scores, hop, classes, durations)
-        write_score_files(save_scores, dfs)
-    out = {"run": str(path), "kind": info["kind"], "preset": p.name, "split": split,
-           "data_root": str(data_root), "n_clips": len(store), "frame_hop": hop,
-           "fusion": None if fusion is None else fusion.describe(), "post": post,
+        write_score_files(save_scores, scores_to_dataframes(scores, hop, classes,
+                                                            scored["durations"]))
+    return res
+
+
+def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
+                 post: str = "median", save_scores=None, temperature: float = 1.0,
+                 device=None, batch_size: int = 16) -> dict:
+    """PSDS1, PSDS2 (+ per class), collar and intersection F1 of a run on a split.
+
+    run            a run folder / model.pt, or None for the shipped MAT-SED-lite
+    fusion_lambda  None: 0.5 for MAT-SED (the paper), ignored for the CRNN
+    post           "median" (PSDS1's friend), "max" (PSDS2's), "none"
+    save_scores    a folder: one TSV of post-processed scores per clip
+    """
+    t0 = time.perf_counter()
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    scored = score_split(run, data_root, split, fusion_lambda, temperature, device, batch_size)
+    res = evaluate_scores(scored, post, save_scores)
+    info = scored["info"]
+    out = {"run": str(scored["model_path"]), "kind": info["kind"], "preset": info["preset"],
+           "split": split, "data_root": str(data_root), "n_clips": scored["n_clips"],
+           "frame_hop": scored["frame_hop"], "fusion": scored["fusion"], "post": post,
            "temperature": temperature, "seconds": time.perf_counter() - t0,
            **{k: v for k, v in res.items() if k != "roc"}}
     if save_scores is not None:

@@ -768,7 +768,8 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
              pos: str = "relative", *, classes: Sequence[str] | None = None,
              encoder: nn.Module | None = None, lr_scale: float | None = None,
              teacher_features: Callable | None = None, device=None,
-             stop_after_epoch: int | None = None, fusion_lambda: float | None = None) -> dict:
+             stop_after_epoch: int | None = None, fusion_lambda: float | None = None,
+             cache=None) -> dict:
     """Mean-teacher fine-tuning of MAT-SED-lite, stage 1 or 2 (see the module docstring).
 
     stage 1  init: a ``context.pt`` from masked-reconstruction pre-training, or
@@ -786,6 +787,9 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
              validation use ``global_local.GlobalLocalFusion`` with this lambda
              and the training hop (0.49 s), as in the paper. Default 0.5; 0: off.
              Stage 1 runs on cached global frames and has no fusion.
+    cache    stage 1: a ``frame_cache.FrameCache`` of the training and validation
+             splits made with the same encoder (skips encoding; e.g. ablations
+             that train several variants on the same frames).
     stop_after_epoch  return after that epoch as if interrupted (budgets, tests).
 
     Writes into out_dir: model.pt (the best epoch's teacher, with its student,
@@ -840,8 +844,9 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
             model.context.load_state_dict(load_context(init, p, pos).state_dict())
         for q in list(model.encoder.parameters()) + list(model.context.parameters()):
             q.requires_grad_(False)
-        cache = encode_splits({n: ds[n] for n in sum(kinds.values(), []) + ["validation"]},
-                              model.encoder, p, device=dev, progress=progress)
+        if cache is None:
+            cache = encode_splits({n: ds[n] for n in sum(kinds.values(), []) + ["validation"]},
+                                  model.encoder, p, device=dev, progress=progress)
         stores = {k: _pool([FrameStore(cache.split(n)) for n in names])
                   for k, names in kinds.items()}
         val_store = FrameStore(cache.split("validation"))

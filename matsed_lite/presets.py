@@ -154,8 +154,11 @@ SMOKE = Preset(
     batch_strong=4, batch_weak=2, batch_unlabeled=4,
 )
 
-# A real run on a 2-core laptop. About 3,200 clips of 10 s, about 1 GB of wav
-# (the tagging corpus adds about 0.4 GB when the encoder is re-trained).
+# A real run on a 2-core laptop. `matsed-lite train` (pretrain + stages 1 and 2) took
+# 38 min on this project's 2-core machine. The CRNN gets as many epochs as stage 2:
+# on a CPU one of its epochs (a full-resolution CNN on 500 frames) costs about as much.
+# About 3,200 clips of 10 s, about 1 GB of wav (the tagging corpus adds about 0.4 GB
+# when the encoder is re-trained).
 CPU = Preset(
     name="cpu",
     sample_rate=16000, clip_seconds=10.0,
@@ -167,7 +170,7 @@ CPU = Preset(
     patchout_time=10, patchout_freq=1,
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
-    pretrain_epochs=10, stage1_epochs=6, stage2_epochs=4, crnn_epochs=12,
+    pretrain_epochs=10, stage1_epochs=6, stage2_epochs=4, crnn_epochs=4,
     batch_strong=8, batch_weak=4, batch_unlabeled=8,
 )
 

@@ -7,7 +7,8 @@ laptop), the package carries the selected teacher of one ``cpu``-preset run of
 with the recipe that made it (``weights/matsed_lite_cpu.json``): the command,
 times, per-stage results, the validation PSDS, and a *check*, the PSDS1 the
 weights score on the first ``n`` validation clips regenerated from seed 0.
-``tests/test_shipped_model.py`` recomputes that check: if the data generator,
+The DCASE CRNN baseline trained on the same data ships the same way
+(``weights/crnn_cpu.pt``). ``tests/test_shipped_model.py`` recomputes the checks: if the data generator,
 the features or the model code change in a way that makes the weights stale,
 the test fails and says to re-ship.
 
@@ -28,23 +29,40 @@ from .presets import get_preset
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODEL = WEIGHTS_DIR / "matsed_lite_cpu.pt"
 SHIPPED_MODEL_RECIPE = WEIGHTS_DIR / "matsed_lite_cpu.json"
+# The DCASE CRNN baseline trained on the same data and budget: the yardstick of chapter 08.
+SHIPPED_CRNN = WEIGHTS_DIR / "crnn_cpu.pt"
+SHIPPED_CRNN_RECIPE = WEIGHTS_DIR / "crnn_cpu.json"
+_FILES = {"matsed": (SHIPPED_MODEL, SHIPPED_MODEL_RECIPE), "crnn": (SHIPPED_CRNN, SHIPPED_CRNN_RECIPE)}
 CHECK_CLIPS = 48
 CHECK_TOLERANCE = 0.02
 
 
-def shipped_model_recipe() -> dict:
-    if not SHIPPED_MODEL_RECIPE.is_file():
-        raise FileNotFoundError(f"no shipped model recipe at {SHIPPED_MODEL_RECIPE}")
-    return json.loads(SHIPPED_MODEL_RECIPE.read_text())
+def _files(kind: str):
+    if kind not in _FILES:
+        raise ValueError(f"kind must be one of {', '.join(_FILES)}, got {kind!r}")
+    return _FILES[kind]
 
 
-def load_shipped_model(map_location="cpu"):
-    """(MATSEDLite in eval mode, float32, info) of the shipped cpu-preset model."""
+def shipped_model_path(kind: str = "matsed") -> Path:
+    path = _files(kind)[0]
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped {kind} model at {path}")
+    return path
+
+
+def shipped_model_recipe(kind: str = "matsed") -> dict:
+    path = _files(kind)[1]
+    if not path.is_file():
+        raise FileNotFoundError(f"no shipped {kind} recipe at {path}")
+    return json.loads(path.read_text())
+
+
+def load_shipped_model(kind: str = "matsed", map_location="cpu"):
+    """(model in eval mode, float32, info) of the shipped cpu-preset MAT-SED-lite
+    (kind "matsed") or CRNN baseline (kind "crnn")."""
     from .mean_teacher import load_model
 
-    if not SHIPPED_MODEL.is_file():
-        raise FileNotFoundError(f"no shipped model at {SHIPPED_MODEL}")
-    model, info = load_model(SHIPPED_MODEL, map_location=map_location)
+    model, info = load_model(shipped_model_path(kind), map_location=map_location)
     return model.float().eval(), info
 
 
@@ -70,24 +88,26 @@ def sed_check(run_or_model, preset="cpu", seed: int = 0, n: int = CHECK_CLIPS,
 
 
 def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict:
-    """Write a run's selected model (float16) and its recipe into the package."""
+    """Write a run's selected model (float16) and its recipe into the package
+    (as the shipped MAT-SED-lite or CRNN, whichever the run holds)."""
     from .inference import find_model
 
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     run_dir = Path(run_dir)
     ck = torch.load(find_model(run_dir), map_location="cpu", weights_only=False)
+    model_file, recipe_file = _files("crnn" if ck["kind"] == "crnn" else "matsed")
     slim = {k: v for k, v in ck.items() if k != "student"}
     slim["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
-    model_path = out_dir / SHIPPED_MODEL.name
+    model_path = out_dir / model_file.name
     tmp = model_path.with_name(model_path.name + ".part")
     torch.save(slim, tmp)
     tmp.replace(model_path)
     stages = {}
-    for stage in ("pretrain", "stage1", "stage2"):
+    for stage in ("pretrain", "stage1", "stage2", "."):
         f = run_dir / stage / "recipe.json"
         if f.is_file():
             r = json.loads(f.read_text())
-            stages[stage] = {k: r.get(k) for k in ("epochs", "epochs_done", "best_epoch", "best",
+            stages[ck["kind"] if stage == "." else stage] = {k: r.get(k) for k in ("epochs", "epochs_done", "best_epoch", "best",
                                                    "best_val_masked_mse", "lr", "lr_scale",
                                                    "teacher_features", "seconds", "curves")
                              if k in r}
@@ -98,7 +118,7 @@ def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict
               "torch": torch.__version__, "machine": f"{platform.machine()} "
               f"{platform.processor() or ''}".strip(), "size_bytes": model_path.stat().st_size,
               **(extra or {})}
-    (out_dir / SHIPPED_MODEL_RECIPE.name).write_text(json.dumps(recipe, indent=2))
+    (out_dir / recipe_file.name).write_text(json.dumps(recipe, indent=2))
     return recipe
 
 

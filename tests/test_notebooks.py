@@ -75,7 +75,7 @@ def _check_01(r, out):
     assert r["token_grid"] == [5, 49]
     assert 0.6 < r["patchout_kept_fraction"] < 0.7  # 4 of 5 rows x 39 of 49 columns
     assert r["pretraining_epochs"] == 2 and 0 <= r["retrained_mAP"] <= 1  # re-trained at smoke
-    assert r["frame_feature_shape"] == [500, 128] and r["tokens_to_frames_error"] < 1e-5
+    assert r["frame_feature_shape"] == [250, 128]  # 5 frames per token at smoke and r["tokens_to_frames_error"] < 1e-5
     assert r["tagging_mAP"] > r["tagging_chance"] + 0.2  # the shipped encoder tags
 
 
@@ -83,12 +83,13 @@ def _check_02(r, out):
     assert r["permutation_error_none"] < 1e-4 < r["permutation_error_relative"]
     assert r["relshift_max_error"] < 1e-4
     assert r["equivariance_error_relative"] < 1e-4 and r["equivariance_error_absolute_min"] > 1e-2
-    assert r["attention_shape"] == [1, 4, 500, 500]
+    assert r["attention_shape"] == [1, 4, 250, 250]
+    assert r["attention_model"] == "cpu"  # the shipped trained model drives the explorer
     assert r["relative_over_plain_time"] > 0
 
 
 def _check_03(r, out):
-    assert (r["n_blocks"], r["n_masked_blocks"]) == (50, 38)  # 500 frames, blocks of 10, 75%
+    assert (r["n_blocks"], r["n_masked_blocks"]) == (50, 38)  # 250 frames, blocks of 5 (one token), 75%
     for row in r["measured_ratios"]:
         assert abs(row["frame_fraction"] - row["ratio"]) < 0.02
     shares = r["replacement_shares"]
@@ -99,7 +100,7 @@ def _check_03(r, out):
 
 def _check_04(r, out):
     assert r["clips"] == {"synth_train": 24, "weak": 12, "unlabeled": 24, "validation": 12}
-    assert r["cache_frames_shape"] == [72, 500, 128]
+    assert r["cache_frames_shape"] == [72, 250, 128]
     val = r["val_masked_mse"]
     assert len(val) == r["epochs"] == 2 and len(r["train_masked_mse"]) == 2
     assert val[-1] < val[0] and r["best_val_masked_mse"] == min(val)
@@ -128,7 +129,34 @@ def _check_05(r, out):
         p.name for p in out.glob("*.png")}
 
 
-CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04, "05": _check_05}
+def _check_06(r, out):
+    assert (r["n_windows_test"], r["n_windows_train"]) == (17, 12)  # 16 and 11 hops + the flush window
+    assert r["feature_shape"] == [250, 128] and -1 <= r["cosine_min"] <= r["cosine_mean"] <= 1
+    assert set(r["psds_vs_lambda"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
+    assert r["fusion_cost"]["windows"] == 17 and r["fusion_cost"]["ratio"] > 0.5
+    assert {"06_windows.png", "06_features.png", "06_psds_vs_lambda.png"} <= {p.name for p in out.glob("*.png")}
+
+
+def _check_07(r, out):
+    assert set(r["psds_by_post"]) == {"median", "max", "none"}
+    for v in r["psds_by_post"].values():
+        assert 0 <= v["psds1"] <= 1 and 0 <= v["psds2"] <= 1
+    assert 0 <= r["collar_f1"] <= 1 and r["n_truth"] >= 1
+    assert {"07_detections.png", "07_psd_roc.png", "07_post_processing.png"} <= {
+        p.name for p in out.glob("*.png")}
+
+
+def _check_08(r, out):
+    assert set(r["systems"]) == {"MAT-SED-lite", "CRNN"}
+    assert r["systems"]["MAT-SED-lite"]["trained_at"] == r["systems"]["CRNN"]["trained_at"] == "cpu"
+    assert r["ablation_epochs"] == {"pretrain": 1, "stage1": 1, "stage2": 1}
+    assert len(r["train_ablation"]) == 4 and len(r["table"]) == 2 + 3 + 2 + 4
+    assert all(0 <= row["psds1"] <= 1 and 0 <= row["psds2"] <= 1 for row in r["table"])
+    assert (out / "results_table.md").is_file()
+
+
+CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04,
+          "05": _check_05, "06": _check_06, "07": _check_07, "08": _check_08}
 
 
 def test_every_notebook_has_a_check():
