@@ -37,6 +37,16 @@ def draw_event_roll(ax, events, classes: Sequence[str], duration: float | None =
     ax.grid(axis="x", alpha=0.3)
 
 
+def _finish_time_figure(fig: Figure, axes, duration: float, title: str) -> Figure:
+    """Shared time axis in seconds, the title on top, tight layout."""
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, duration)
+    if title:
+        axes[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_clip(waveform: np.ndarray, sample_rate: int, logmel: np.ndarray, frame_hop: float,
               events, classes: Sequence[str], frame_labels: np.ndarray | None = None,
               title: str = "") -> Figure:
@@ -63,12 +73,7 @@ def plot_clip(waveform: np.ndarray, sample_rate: int, logmel: np.ndarray, frame_
         axes[3].set_yticks(range(len(classes)))
         axes[3].set_yticklabels(classes, fontsize=7)
         axes[3].set_ylabel(f"frames ({frame_hop * 1000:g} ms)")
-    axes[-1].set_xlabel("time (s)")
-    axes[-1].set_xlim(0, duration)
-    if title:
-        axes[0].set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish_time_figure(fig, axes, duration, title)
 
 
 def plot_detections(logmel: np.ndarray, mel_hop: float, scores: np.ndarray, score_hop: float,
@@ -99,12 +104,7 @@ def plot_detections(logmel: np.ndarray, mel_hop: float, scores: np.ndarray, scor
     if truth is not None:
         draw_event_roll(axes[3], truth, classes, duration)
         axes[3].set_ylabel("truth")
-    axes[-1].set_xlabel("time (s)")
-    axes[-1].set_xlim(0, duration)
-    if title:
-        axes[0].set_title(title)
-    fig.tight_layout()
-    return fig
+    return _finish_time_figure(fig, axes, duration, title)
 
 
 def plot_spectrogram_grid(logmels: Mapping[str, np.ndarray], frame_hop: float,
