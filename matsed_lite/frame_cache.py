@@ -160,14 +160,20 @@ class FrameCache(Dataset):
         return FrameCache(**out)
 
 
-@torch.no_grad()
-def encode_frames_and_clip(encoder: torch.nn.Module, mel: torch.Tensor):
+def frames_and_clip(encoder: torch.nn.Module, mel: torch.Tensor):
     """(frame features (B, T, D), clip embedding (B, D)) of log-mels (B, n_mels, T):
-    one pass for PaSST-lite (``PaSSTLite.frames_and_clip``), the two public
-    calls for other encoders (e.g. the real PaSST wrapper)."""
+    one pass for PaSST-lite (``PaSSTLite.frames_and_clip``) and for the real
+    PaSST wrapper (``forward_mel``), the two public calls for other encoders."""
     if hasattr(encoder, "frames_and_clip"):
         return encoder.frames_and_clip(mel)
+    if hasattr(encoder, "forward_mel"):  # passt_real: mels in, dict out
+        out = encoder.forward_mel(mel, clip=True)
+        return out["frames"], out["clip_embedding"]
     return encoder.frame_features(mel), encoder.clip_embedding(mel)
+
+
+# The cache's pass: the same, without gradients.
+encode_frames_and_clip = torch.no_grad()(frames_and_clip)
 
 
 def encode_dataset(dataset: Dataset, encoder: torch.nn.Module, preset: "Preset | str",

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .frame_cache import frames_and_clip
 from .presets import Preset, get_preset
 
 DEFAULT_LAMBDA = 0.5
@@ -93,15 +94,6 @@ def _frame_features(encoder, mel: Tensor) -> Tensor:
     return encoder.frame_features(mel)
 
 
-def _global_features(encoder, mel: Tensor) -> tuple[Tensor, Tensor]:
-    if hasattr(encoder, "frames_and_clip"):
-        return encoder.frames_and_clip(mel)
-    if hasattr(encoder, "forward_mel"):
-        out = encoder.forward_mel(mel, clip=True)
-        return out["frames"], out["clip_embedding"]
-    return encoder.frame_features(mel), encoder.clip_embedding(mel)
-
-
 def local_features(encoder, mel: Tensor, window: int, hop: int) -> Tensor:
     """Z_local: (B, T_ctx, D) frame features of log-mels (B, n_mels, T) from
     overlapping windows, overlap-added and averaged (see the module docstring).
@@ -147,7 +139,7 @@ def fused_features(encoder, mel: Tensor, lam: float = DEFAULT_LAMBDA, window: in
     local features alone."""
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"fusion lambda must be in [0, 1], got {lam}")
-    frames, clip = _global_features(encoder, mel)
+    frames, clip = frames_and_clip(encoder, mel)
     if lam == 0.0:
         return frames, clip
     local = local_features(encoder, mel, window, hop)
@@ -202,7 +194,7 @@ def time_fusion(encoder, mel: Tensor, window: int, hop: int, lam: float = DEFAUL
     windows = torch.stack([mel[..., s:s + window] for s in starts], 1).reshape(
         -1, mel.shape[1], window)
     cuda = mel.is_cuda
-    jobs = {"global": lambda: _global_features(encoder, mel),
+    jobs = {"global": lambda: frames_and_clip(encoder, mel),
             "windows": lambda: _frame_features(encoder, windows),
             "fused": lambda: fused_features(encoder, mel, lam, window, hop)}
     times: dict = {k: [] for k in jobs}

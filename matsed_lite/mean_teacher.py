@@ -423,14 +423,16 @@ def spec_augment(mel: Tensor, generator: torch.Generator) -> Tensor:
 # ---------------------------------------------------------------------------
 # the step
 
-def _forward(model: nn.Module, inputs: dict, key_padding_mask: Tensor | None = None) -> dict:
-    """Run a MAT-SED model on mels or on cached frames, or a CRNN on mels."""
+def _forward(model: nn.Module, inputs: dict, key_padding_mask: Tensor | None = None,
+             temperature: float = 1.0) -> dict:
+    """Run a MAT-SED model on mels or on cached frames, or a CRNN on mels
+    (``temperature`` divides MAT-SED's logits; the CRNN has none)."""
     if "frames" in inputs:
         return model(frames=inputs["frames"], clip_embedding=inputs["clip_embedding"],
-                     key_padding_mask=key_padding_mask)
+                     key_padding_mask=key_padding_mask, temperature=temperature)
     if not hasattr(model, "context"):  # the CRNN: mels in, its own frame rate out
         return model(inputs["mel"])
-    return model(mel=inputs["mel"], key_padding_mask=key_padding_mask)
+    return model(mel=inputs["mel"], key_padding_mask=key_padding_mask, temperature=temperature)
 
 
 def _padding_mask(frame_mask: Tensor) -> Tensor | None:
@@ -521,13 +523,7 @@ def predict_frames(model: nn.Module, store, device, batch_size: int = 16,
                 if features is not None and "mel" in inputs:
                     frames, clip = features(model, inputs["mel"])
                     inputs = {"frames": frames, "clip_embedding": clip}
-                if temperature != 1.0 and hasattr(model, "context"):
-                    if "frames" not in inputs:
-                        inputs["frames"], inputs["clip_embedding"] = _encode(model, inputs["mel"])
-                    o = model(frames=inputs["frames"], clip_embedding=inputs["clip_embedding"],
-                              key_padding_mask=kpm, temperature=temperature)
-                else:
-                    o = _forward(model, inputs, kpm)
+                o = _forward(model, inputs, kpm, temperature)
             probs = o["frame_probs"].float().cpu().numpy()
             pooled = o["clip_probs"].float().cpu().numpy()
             for j, p in enumerate(probs):
@@ -537,12 +533,6 @@ def predict_frames(model: nn.Module, store, device, batch_size: int = 16,
         model.train(was)
     return (out, clips) if with_clip else out
 
-
-def _encode(model: nn.Module, mel: Tensor):
-    enc = model.encoder
-    if hasattr(enc, "frames_and_clip"):
-        return enc.frames_and_clip(mel)
-    return enc.frame_features(mel), enc.clip_embedding(mel)
 
 
 def make_evaluate(store, classes: Sequence[str], frame_hop: float, ground_truth, durations,
