@@ -59,7 +59,7 @@ class PlainSDPA(nn.Module):
 def build(variant: str, dim: int, heads: int) -> nn.Module:
     if variant == "sdpa":
         return PlainSDPA(dim, heads)
-    from matsed_lite.attention import MultiHeadSelfAttention
+    from matsed_lite.models.attention import MultiHeadSelfAttention
     return MultiHeadSelfAttention(dim, heads, pos=variant)
 
 

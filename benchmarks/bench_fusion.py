@@ -23,8 +23,8 @@ import platform
 
 import torch
 
-from matsed_lite.global_local import FusionWindows, time_fusion
-from matsed_lite.passt_lite import load_pretrained_encoder
+from matsed_lite.models.global_local import FusionWindows, time_fusion
+from matsed_lite.models.passt_lite import load_pretrained_encoder
 from matsed_lite.presets import get_preset
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matsed_lite.desed_lite import SPLITS, _write_wav, clip_spec, generate_desed_lite, render_clip, split_count
+from matsed_lite.data.desed_lite import SPLITS, _write_wav, clip_spec, generate_desed_lite, render_clip, split_count
 from matsed_lite.presets import get_preset
 
 WAV_HEADER_BYTES = 44

@@ -9,10 +9,18 @@
     matsed-lite finetune   --stage 1|2 --data ROOT --preset P --out RUN_DIR [--init PATH] [--resume]
     matsed-lite train-crnn --data ROOT --preset P --out RUN_DIR [--resume]
     matsed-lite train      --data ROOT --preset P --out RUN_DIR   (pretrain -> stage 1 -> stage 2)
+    matsed-lite evaluate   --run RUN_DIR --data ROOT --json OUT.json
+    matsed-lite predict    AUDIO... --run RUN_DIR --out EVENTS.tsv [--plot DIR]
+    matsed-lite ship       RUN_DIR --command "..."   (replace the shipped model)
+
+Each command imports what it needs when it runs (the ``from .x import`` lines
+inside the ``cmd_*`` functions): ``matsed-lite --help`` then answers without
+loading torch, sed_scores_eval or papermill (seconds of start-up).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,7 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="MAT-SED-lite: data, training, evaluation and the course's notebooks.")
     parser.add_argument("--version", action="version", version=f"matsed-lite {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_commands(sub)
+    _add_training_commands(sub)
+    _add_evaluation_commands(sub)
+    _add_course_commands(sub)
+    return parser
 
+
+def _training_args(p, what, epochs=True):
+    p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--out", required=True, type=Path, help=f"run folder for {what}")
+    p.add_argument("--seed", default=0, type=int)
+    if epochs:
+        p.add_argument("--epochs", default=None, type=int, help="default: the preset's")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+
+
+def _add_data_commands(sub) -> None:
     p = sub.add_parser("presets", help="show the presets and their values")
     p.set_defaults(func=cmd_presets)
 
@@ -61,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count missing audio files instead of failing (real DESED has some)")
     p.set_defaults(func=cmd_data_check)
 
+
+def _add_training_commands(sub) -> None:
     p = sub.add_parser("pretrain-encoder",
                        help="pre-train PaSST-lite as a tagger on DESED-lite's tagging corpus")
     p.add_argument("--data", required=True, type=Path,
@@ -72,22 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.set_defaults(func=cmd_pretrain_encoder)
 
-    def training_args(p, what, epochs=True):
-        p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
-        p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
-        p.add_argument("--out", required=True, type=Path, help=f"run folder for {what}")
-        p.add_argument("--seed", default=0, type=int)
-        if epochs:
-            p.add_argument("--epochs", default=None, type=int, help="default: the preset's")
-        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
-    training_args(p, "the pre-training")
+    _training_args(p, "the pre-training")
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="mean-teacher fine-tuning, stage 1 or 2")
-    training_args(p, "the stage")
+    _training_args(p, "the stage")
     p.add_argument("--stage", required=True, type=int, choices=[1, 2])
     p.add_argument("--init", type=Path, default=None,
                    help="stage 1: a pre-training run folder or context.pt; stage 2: stage 1's run folder")
@@ -99,17 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
-    training_args(p, "the CRNN")
+    _training_args(p, "the CRNN")
     p.add_argument("--classes", type=_list_arg, default=None)
     p.set_defaults(func=cmd_train_crnn)
 
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
-    training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
+    _training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
     p.add_argument("--classes", type=_list_arg, default=None)
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
     p.set_defaults(func=cmd_train)
 
+
+def _add_evaluation_commands(sub) -> None:
     p = sub.add_parser("evaluate", help="PSDS1/PSDS2 and F1s of a trained run on a labelled split")
     p.add_argument("--run", required=True, type=Path,
                    help="run folder (model.pt inside, or a `train` folder with stage2/)")
@@ -136,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5)
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("ship", help="copy a trained run's model into the package as the shipped one "
+                                    "(float16) with its recipe and a fresh staleness check")
+    p.add_argument("run", type=Path, help="run folder (model.pt inside, or a `train` folder)")
+    p.add_argument("--command", required=True, help="the command that trained the run (recorded)")
+    p.add_argument("--extra", type=Path, default=None, help="a JSON file of more recipe fields")
+    p.set_defaults(func=cmd_ship)
+
+
+def _add_course_commands(sub) -> None:
     p = sub.add_parser("notebooks", help="execute the course's notebooks in order, headless")
     p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
     p.add_argument("--only", type=_list_arg, default=None, help="notebook numbers, e.g. 00,03")
@@ -149,7 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
     p.set_defaults(func=cmd_notebooks)
-    return parser
 
 
 def cmd_presets(args) -> int:
@@ -163,7 +191,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from .desed_lite import generate_desed_lite
+    from .data.desed_lite import generate_desed_lite
 
     try:
         summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
@@ -179,8 +207,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_data_check(args) -> int:
-    from .data_check import check_dataset, format_report
-    from .desed_format import DataError
+    from .data.data_check import check_dataset, format_report
+    from .data.desed_format import DataError
 
     try:
         report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
@@ -192,7 +220,7 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_pretrain_encoder(args) -> int:
-    from .encoder_pretraining import pretrain_encoder
+    from .training.encoder_pretraining import pretrain_encoder
 
     try:
         result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
@@ -218,7 +246,7 @@ def _print_result(name: str, result: dict) -> None:
 
 
 def _run_stage(fn) -> int:
-    from .desed_format import DataError
+    from .data.desed_format import DataError
 
     try:
         fn()
@@ -236,7 +264,7 @@ def _context_file(init: Path | None) -> Path | None:
 
 
 def cmd_pretrain(args) -> int:
-    from .reconstruction_pretraining import pretrain_context
+    from .training.reconstruction_pretraining import pretrain_context
 
     return _run_stage(lambda: _print_result("pretrain", pretrain_context(
         args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
@@ -244,7 +272,7 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_finetune(args) -> int:
-    from .mean_teacher import finetune
+    from .training.finetune import finetune
 
     init = _context_file(args.init) if args.stage == 1 else args.init
     return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
@@ -254,7 +282,7 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_train_crnn(args) -> int:
-    from .mean_teacher import train_crnn
+    from .training.finetune import train_crnn
 
     return _run_stage(lambda: _print_result("crnn", train_crnn(
         args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
@@ -262,8 +290,8 @@ def cmd_train_crnn(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .mean_teacher import finetune
-    from .reconstruction_pretraining import pretrain_context
+    from .training.finetune import finetune
+    from .training.reconstruction_pretraining import pretrain_context
 
     preset = get_preset(args.preset)
 
@@ -283,7 +311,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .inference import evaluate_run, format_table, write_json
+    from .evaluation.inference import evaluate_run, format_table, write_json
 
     def go():
         res = evaluate_run(args.run, args.data, args.split, fusion_lambda=args.fusion_lambda,
@@ -298,7 +326,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .inference import predict_audio
+    from .evaluation.inference import predict_audio
 
     def go():
         events = predict_audio(args.audio, args.run, args.out, plot_dir=args.plot,
@@ -310,8 +338,19 @@ def cmd_predict(args) -> int:
     return _run_stage(go)
 
 
+def cmd_ship(args) -> int:
+    from .evaluation.shipped import ship
+
+    def go():
+        extra = json.loads(args.extra.read_text()) if args.extra else None
+        r = ship(args.run, args.command, extra=extra)
+        print(json.dumps({k: r[k] for k in ("check", "size_bytes")}, indent=2))
+
+    return _run_stage(go)
+
+
 def cmd_notebooks(args) -> int:
-    from .notebook_runner import NotebookFailed, format_summary, run_notebooks
+    from .course.runner import NotebookFailed, format_summary, run_notebooks
 
     done: list = []
     status = 0

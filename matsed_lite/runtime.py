@@ -8,6 +8,9 @@ import sys
 
 import numpy as np
 import torch
+import torchaudio
+
+from . import __version__
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -32,10 +35,6 @@ def seed_everything(seed: int) -> None:
 
 def environment_report(device: torch.device | None = None) -> dict:
     """Versions and hardware: printed by every notebook's first cell."""
-    import torchaudio
-
-    from . import __version__
-
     device = device or pick_device()
     info = {
         "python": platform.python_version(),

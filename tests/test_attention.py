@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from matsed_lite.attention import (MultiHeadSelfAttention, rel_shift, rel_shift_view,
+from matsed_lite.models.attention import (MultiHeadSelfAttention, rel_shift, rel_shift_view,
                                    relative_distances, relative_position_scores_explicit,
                                    sinusoidal_embedding)
-from matsed_lite.models import ContextNetwork, default_heads
+from matsed_lite.models.matsed import ContextNetwork, default_heads
 
 DIM = 32
 

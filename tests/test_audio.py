@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from matsed_lite.audio import AudioError, audio_info, load_audio, valid_frame_mask
+from matsed_lite.data.audio import AudioError, audio_info, load_audio, valid_frame_mask
 from matsed_lite.presets import get_preset
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from matsed_lite.augment import (db_to_logmel_units, filter_augment, frequency_warp, mixup,
+from matsed_lite.training.augment import (db_to_logmel_units, filter_augment, frequency_warp, mixup,
                                  random_time_roll, time_roll)
-from matsed_lite.features import LogMel
+from matsed_lite.data.features import LogMel
 
 
 def _gen(seed=0):

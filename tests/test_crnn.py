@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from matsed_lite.crnn import CRNN, frequency_pools
+from matsed_lite.models.crnn import CRNN, frequency_pools
 
 
 @pytest.fixture(scope="module")

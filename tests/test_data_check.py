@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from matsed_lite import desed_format as fmt
-from matsed_lite.data_check import check_dataset, check_split, format_report
-from matsed_lite.datasets import SplitSpec
-from matsed_lite.desed_format import Event
+from matsed_lite.data import desed_format as fmt
+from matsed_lite.data.data_check import check_dataset, check_split, format_report
+from matsed_lite.data.datasets import SplitSpec
+from matsed_lite.data.desed_format import Event
 
 SR = 8000  # small files; the check only reads headers
 CLASSES = ["Cat", "Dog", "Speech"]

@@ -5,12 +5,11 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-from matsed_lite import desed_format as fmt
-from matsed_lite.datasets import (
-    SplitSpec, StrongDataset, UnlabeledDataset, WeakDataset, desed_lite_layout,
-    infer_classes, layout_for, make_datasets, real_desed_layout,
-)
-from matsed_lite.desed_format import DataError, Event
+from matsed_lite.data import desed_format as fmt
+from matsed_lite.data.datasets import StrongDataset, UnlabeledDataset, WeakDataset, make_datasets
+from matsed_lite.data.layout import (SplitSpec, desed_lite_layout, infer_classes, layout_for,
+                                     real_desed_layout)
+from matsed_lite.data.desed_format import DataError, Event
 from matsed_lite.presets import get_preset
 
 P = get_preset("smoke")  # 16 kHz, 10 s, hop 320 -> 500 frames of 20 ms

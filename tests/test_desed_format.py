@@ -1,6 +1,6 @@
 import pytest
 
-from matsed_lite.desed_format import (DataError, Event, parse_durations, parse_strong, parse_unlabeled,
+from matsed_lite.data.desed_format import (DataError, Event, parse_durations, parse_strong, parse_unlabeled,
                                       parse_weak, read_strong, read_weak, write_durations,
                                       write_strong, write_unlabeled, write_weak)
 

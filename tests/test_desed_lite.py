@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from matsed_lite import desed_format
-from matsed_lite.desed_lite import (
+from matsed_lite.data import desed_format
+from matsed_lite.data.desed_lite import (
     GENERATOR_VERSION,
     MANIFEST_NAME,
     SNR_DB,
@@ -21,7 +21,7 @@ from matsed_lite.desed_lite import (
     render_clip,
     split_count,
 )
-from matsed_lite.event_sounds import MIN_EVENT_SECONDS
+from matsed_lite.data.event_sounds import MIN_EVENT_SECONDS
 from matsed_lite.presets import DESED_CLASSES, get_preset
 
 # Few clips, but enough validation clips that a short one is likely (checked below).

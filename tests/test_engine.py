@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from matsed_lite.engine import (EpochSampler, ema_alpha, fit, load_checkpoint, update_ema,
+from matsed_lite.training.engine import (EpochSampler, ema_alpha, fit, load_checkpoint, update_ema,
                                 warmup_cosine)
 
 
@@ -210,7 +210,7 @@ def test_warmup_cosine_values():
 
 
 def test_ema_copies_frozen_parameters_exactly():
-    from matsed_lite.engine import update_ema
+    from matsed_lite.training.engine import update_ema
 
     torch.manual_seed(0)
     student = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 1))

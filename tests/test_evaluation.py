@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from matsed_lite.evaluation import (average_precision, average_precision_per_class,
-                                    mean_average_precision)
+from matsed_lite.evaluation.tagging import (average_precision, average_precision_per_class,
+                                            mean_average_precision)
 
 
 def test_ap_hand_example():
@@ -70,9 +70,10 @@ def test_matches_brute_force_definition():
 
 import warnings as _warnings
 
-from matsed_lite.evaluation import (collar_f1, evaluate_sed, intersection_f1, psds,
-                                    read_score_files, scores_to_dataframes, write_score_files)
-from matsed_lite.labels import events_to_frames
+from matsed_lite.evaluation.score_files import read_score_files, write_score_files
+from matsed_lite.evaluation.sed_metrics import (collar_f1, evaluate_sed, intersection_f1, psds,
+                                                scores_to_dataframes)
+from matsed_lite.data.labels import events_to_frames
 
 HOP = 0.05                       # 200 frames per 10 s; any hop works, this one is exact
 CLASSES = ["Cat", "Dog"]

@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from matsed_lite.event_sounds import (
+from matsed_lite.data.event_sounds import (
     EVENT_SECONDS,
     LONG_CLASSES,
     MIN_EVENT_SECONDS,
     SHORT_CLASSES,
     draw_event_duration,
-    synthesize_background,
     synthesize_event,
 )
+from matsed_lite.data.sound_synthesis import synthesize_background
 from matsed_lite.presets import DESED_CLASSES
 
 SR = 16000

@@ -10,8 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from matsed_lite.explorers import attention_explorer, mask_explorer, plot_attention, plot_mask  # noqa: E402
-from matsed_lite.masking import block_mask  # noqa: E402
+from matsed_lite.course.explorers import attention_explorer, mask_explorer, plot_attention, plot_mask  # noqa: E402
+from matsed_lite.training.masking import block_mask  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import pytest
 import scipy.signal
 import torch
 
-from matsed_lite.features import LogMel, frame_times, kaldi_mel_banks
+from matsed_lite.data.features import LogMel, frame_times, kaldi_mel_banks
 from matsed_lite.presets import get_preset
 
 

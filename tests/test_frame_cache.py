@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from matsed_lite import DESED_CLASSES
-from matsed_lite.datasets import make_datasets
-from matsed_lite.desed_lite import generate_desed_lite
-from matsed_lite.features import LogMel
-from matsed_lite.frame_cache import FrameCache, encode_frames_and_clip, encode_splits
-from matsed_lite.passt_lite import load_pretrained_encoder
+from matsed_lite.data.datasets import make_datasets
+from matsed_lite.data.desed_lite import generate_desed_lite
+from matsed_lite.data.features import LogMel
+from matsed_lite.models.frame_cache import FrameCache, encode_frames_and_clip, encode_splits
+from matsed_lite.models.passt_lite import load_pretrained_encoder
 from matsed_lite.presets import get_preset
 
 # Few, short-to-encode clips: the smoke geometry with a handful per split.

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from matsed_lite.global_local import (FusionWindows, GlobalLocalFusion, fused_features,
+from matsed_lite.models.global_local import (FusionWindows, GlobalLocalFusion, fused_features,
                                       local_features, window_starts)
-from matsed_lite.passt_lite import load_pretrained_encoder
+from matsed_lite.models.passt_lite import load_pretrained_encoder
 
 
 class PointwiseEncoder(torch.nn.Module):

@@ -7,13 +7,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from matsed_lite import mean_teacher as mt
-from matsed_lite.audio import AudioError
+from matsed_lite.training.finetune import finetune
+from matsed_lite.data.audio import AudioError
 from matsed_lite.cli import main
-from matsed_lite.desed_format import read_strong
-from matsed_lite.desed_lite import generate_desed_lite
-from matsed_lite.evaluation import psds, read_score_files
-from matsed_lite.inference import (evaluate_run, find_model, load_run, postprocess_scores,
+from matsed_lite.data.desed_format import read_strong
+from matsed_lite.data.desed_lite import generate_desed_lite
+from matsed_lite.evaluation.score_files import read_score_files
+from matsed_lite.evaluation.sed_metrics import psds
+from matsed_lite.evaluation.inference import (evaluate_run, find_model, load_run, postprocess_scores,
                                    predict_audio, score_audio, score_split)
 
 PRESET = "smoke"
@@ -27,7 +28,7 @@ def trained(tmp_path_factory):
     generate_desed_lite(root, PRESET, seed=0, progress=False,
                         splits=["synth_train", "weak", "unlabeled", "validation"])
     run = tmp_path_factory.mktemp("inf_run") / "stage1"
-    mt.finetune(root, PRESET, run, stage=1, epochs=1, progress=False)
+    finetune(root, PRESET, run, stage=1, epochs=1, progress=False)
     yield root, run
     torch.set_num_threads(n)
 
@@ -44,9 +45,9 @@ def test_evaluate_numbers_scores_and_fusion(trained, tmp_path):
     # the saved score files reproduce the PSDS independently of the in-memory scores
     files = read_score_files(tmp_path / "scores")
     assert len(files) == 12
-    from matsed_lite.mean_teacher import _validation_truth
-    from matsed_lite.datasets import layout_for
-    gt, durations = _validation_truth(layout_for(root)["validation"], res["per_class"]["psds1"])
+    from matsed_lite.evaluation.ground_truth import split_ground_truth
+    from matsed_lite.data.datasets import layout_for
+    gt, durations = split_ground_truth(layout_for(root)["validation"], res["per_class"]["psds1"])
     assert psds(files, gt, durations, "psds1")["psds"] == pytest.approx(res["psds1"], abs=1e-9)
 
     plain = evaluate_run(run, root, fusion_lambda=0.0, post="none")
@@ -79,7 +80,7 @@ def test_predict_any_length_rate_and_channels(trained, tmp_path):
     root, run = trained
     clip, sr = sf.read(str(next((root / "audio" / "validation").glob("*.wav"))), dtype="float32")
     # 20 s at 44.1 kHz stereo: the same clip twice, so both 10 s pieces must score alike
-    from matsed_lite.audio import _resample
+    from matsed_lite.data.audio import _resample
     hi = _resample(clip, sr, 44100)
     long = np.stack([np.r_[hi, hi], np.r_[hi, hi]], axis=1)
     sf.write(str(tmp_path / "long.flac"), long, 44100)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from matsed_lite.desed_format import Event
-from matsed_lite.labels import events_to_frames, frames_to_events, labels_to_vector
+from matsed_lite.data.desed_format import Event
+from matsed_lite.data.labels import events_to_frames, frames_to_events, labels_to_vector
 
 CLASSES = ["Cat", "Dog", "Speech"]
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from matsed_lite.masking import (KEPT, RANDOM, TOKEN, UNCHANGED, MaskedFrames, bert_replace,
+from matsed_lite.training.masking import (KEPT, RANDOM, TOKEN, UNCHANGED, MaskedFrames, bert_replace,
                                  block_mask, n_masked_blocks)
 
 
@@ -81,7 +81,7 @@ def test_bad_shapes():
 
 
 def test_interpolation_repairs_linear_signals_and_holds_edges():
-    from matsed_lite.masking import interpolate_masked, masked_mse
+    from matsed_lite.training.masking import interpolate_masked, masked_mse
 
     T = 40
     ramp = torch.linspace(0, 1, T)[None, :, None].repeat(1, 1, 3)

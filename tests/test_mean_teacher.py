@@ -5,8 +5,16 @@ import math
 import pytest
 import torch
 
-from matsed_lite import mean_teacher as mt
-from matsed_lite.desed_lite import generate_desed_lite
+from matsed_lite.data.labels import pool_time
+from matsed_lite.models.checkpoints import load_model
+from matsed_lite.presets import RECIPES, Recipe
+from matsed_lite.training.augment import augment_batch
+from matsed_lite.training.finetune import finetune, train_crnn
+from matsed_lite.training.losses import consistency_losses, supervised_losses
+from matsed_lite.training.mean_teacher import step_generator
+from matsed_lite.training.mixed_batches import MixedBatches, mixed_batch_plan
+from matsed_lite.training.ramps import consistency_weight, ramp_value
+from matsed_lite.data.desed_lite import generate_desed_lite
 
 PRESET = "smoke"
 
@@ -33,25 +41,25 @@ def data_root(tmp_path_factory):
 
 def test_plan_has_the_preset_mix_and_one_pass_over_strong():
     sizes, batch = {"strong": 24, "weak": 12, "unlabeled": 24}, {"strong": 4, "weak": 2, "unlabeled": 4}
-    plan = mt.mixed_batch_plan(sizes, batch, seed=0, epoch=1)
+    plan = mixed_batch_plan(sizes, batch, seed=0, epoch=1)
     assert len(plan) == 6
     assert all((len(b["strong"]), len(b["weak"]), len(b["unlabeled"])) == (4, 2, 4) for b in plan)
     assert sorted(i for b in plan for i in b["strong"]) == list(range(24))  # one pass
     assert sorted(i for b in plan for i in b["weak"]) == list(range(12))
-    assert plan == mt.mixed_batch_plan(sizes, batch, seed=0, epoch=1)      # repeatable
-    assert plan != mt.mixed_batch_plan(sizes, batch, seed=0, epoch=2)      # a new order per epoch
-    assert plan != mt.mixed_batch_plan(sizes, batch, seed=1, epoch=1)
+    assert plan == mixed_batch_plan(sizes, batch, seed=0, epoch=1)      # repeatable
+    assert plan != mixed_batch_plan(sizes, batch, seed=0, epoch=2)      # a new order per epoch
+    assert plan != mixed_batch_plan(sizes, batch, seed=1, epoch=1)
 
 
 def test_plan_wraps_small_pools_and_skips_empty_ones():
-    plan = mt.mixed_batch_plan({"strong": 10, "weak": 3, "unlabeled": 0},
+    plan = mixed_batch_plan({"strong": 10, "weak": 3, "unlabeled": 0},
                                {"strong": 2, "weak": 2, "unlabeled": 4}, seed=0, epoch=3)
     assert len(plan) == 5
     weak = [i for b in plan for i in b["weak"]]
     assert len(weak) == 10 and set(weak) == {0, 1, 2}
     assert all(b["unlabeled"] == [] for b in plan)
     with pytest.raises(ValueError, match="strong"):
-        mt.mixed_batch_plan({"strong": 0}, {"strong": 2}, 0, 1)
+        mixed_batch_plan({"strong": 0}, {"strong": 2}, 0, 1)
 
 
 class FakeStore:
@@ -73,7 +81,7 @@ class FakeStore:
 
 
 def test_mixed_batches_collate_in_kind_order():
-    data = mt.MixedBatches({k: FakeStore(n, k) for k, n in
+    data = MixedBatches({k: FakeStore(n, k) for k, n in
                             [("strong", 9), ("weak", 5), ("unlabeled", 7)]},
                            {"strong": 3, "weak": 1, "unlabeled": 2}, seed=4)
     assert len(data) == 3
@@ -113,30 +121,30 @@ def _targets(B=6, T=10, K=3):
 
 
 def test_strong_loss_sees_only_strong_clips_and_valid_frames():
-    recipe = mt.RECIPES["stage1"]
+    recipe = RECIPES["stage1"]
     out, tg = _outputs(), _targets()
-    base = mt.supervised_losses(out, tg, recipe)
+    base = supervised_losses(out, tg, recipe)
     assert set(base) == {"strong", "weak", "at"} and all(v > 0 for v in base.values())
     # Change everything a non-strong clip could feed the strong term: no effect.
     tg2 = dict(tg, strong=tg["strong"].clone())
     tg2["strong"][2:] = 1 - tg2["strong"][2:]
-    assert mt.supervised_losses(out, tg2, recipe)["strong"] == pytest.approx(base["strong"].item())
+    assert supervised_losses(out, tg2, recipe)["strong"] == pytest.approx(base["strong"].item())
     # Padding frames of a strong clip do not count either.
     tg3 = dict(tg, frame_mask=tg["frame_mask"].clone(), strong=tg["strong"].clone())
     tg3["frame_mask"][0, 5:] = False
     tg3["strong"][0, 5:] = 1 - tg3["strong"][0, 5:]
     tg4 = dict(tg3, strong=tg["strong"])
-    assert mt.supervised_losses(out, tg3, recipe)["strong"] == pytest.approx(
-        mt.supervised_losses(out, tg4, recipe)["strong"].item())
+    assert supervised_losses(out, tg3, recipe)["strong"] == pytest.approx(
+        supervised_losses(out, tg4, recipe)["strong"].item())
 
 
 def test_weak_and_at_losses_ignore_unlabeled_and_vanish_when_right():
-    recipe = mt.RECIPES["stage1"]
+    recipe = RECIPES["stage1"]
     out, tg = _outputs(), _targets()
-    base = mt.supervised_losses(out, tg, recipe)
+    base = supervised_losses(out, tg, recipe)
     tg2 = dict(tg, weak=tg["weak"].clone())
     tg2["weak"][4:] = 1 - tg2["weak"][4:]   # unlabeled clips' (meaningless) weak labels
-    other = mt.supervised_losses(out, tg2, recipe)
+    other = supervised_losses(out, tg2, recipe)
     assert other["weak"] == pytest.approx(base["weak"].item())
     assert other["at"] == pytest.approx(base["at"].item())
     # Confident and right everywhere: every term ~0.
@@ -144,14 +152,14 @@ def test_weak_and_at_losses_ignore_unlabeled_and_vanish_when_right():
     perfect = {"frame_logits": (2 * tg["strong"] - 1) * big,
                "frame_probs": tg["strong"].clone(), "clip_probs": tg["weak"].clone(),
                "at_logits": (2 * tg["weak"] - 1) * big}
-    assert all(v < 1e-5 for v in mt.supervised_losses(perfect, tg, recipe).values())
+    assert all(v < 1e-5 for v in supervised_losses(perfect, tg, recipe).values())
     # Without any strong clip in the batch, the strong term is exactly 0.
     none = dict(tg, has_strong=torch.zeros(6, dtype=torch.bool))
-    assert mt.supervised_losses(out, none, recipe)["strong"] == 0
+    assert supervised_losses(out, none, recipe)["strong"] == 0
 
 
 def test_consistency_zero_when_teacher_equals_student_and_crnn_terms():
-    recipe = mt.RECIPES["stage2"]
+    recipe = RECIPES["stage2"]
     s = _outputs()
     mask = torch.ones(6, 10, dtype=torch.bool)
     # Teacher == student: frames and AT terms vanish; "clip" compares the pooled
@@ -159,49 +167,49 @@ def test_consistency_zero_when_teacher_equals_student_and_crnn_terms():
     same = {k: v.clone() for k, v in s.items()}
     same["at_probs"] = s["clip_probs"].clone()
     s_eq = dict(s, at_probs=s["clip_probs"].clone())
-    c = mt.consistency_losses(s_eq, same, mask, recipe)
+    c = consistency_losses(s_eq, same, mask, recipe)
     assert set(c) == {"frames", "clip", "at"} and all(v == 0 for v in c.values())
     t = _outputs(seed=5)
-    c = mt.consistency_losses(s, t, mask, recipe)
+    c = consistency_losses(s, t, mask, recipe)
     assert all(v > 0 for v in c.values())
     assert c["clip"] == pytest.approx(0.5 * torch.mean((s["clip_probs"] - t["at_probs"]) ** 2).item())
     assert c["at"] == pytest.approx(2 * torch.mean((s["at_probs"] - t["at_probs"]) ** 2).item())
     # A model without an AT head (the CRNN): DCASE's frames + pooled-vs-pooled terms.
     s, t = _outputs(at=False), _outputs(seed=5, at=False)
-    c = mt.consistency_losses(s, t, mask, mt.RECIPES["crnn"])
+    c = consistency_losses(s, t, mask, RECIPES["crnn"])
     assert set(c) == {"frames", "clip"}
     assert c["clip"] == pytest.approx(torch.mean((s["clip_probs"] - t["clip_probs"]) ** 2).item())
-    assert set(mt.supervised_losses(s, _targets(), mt.RECIPES["crnn"])) == {"strong", "weak"}
+    assert set(supervised_losses(s, _targets(), RECIPES["crnn"])) == {"strong", "weak"}
 
 
 def test_pool_time_to_a_coarser_frame_rate():
     y = torch.zeros(1, 8, 2)
     y[0, 5, 1] = 1
-    p = mt.pool_time(y, 4)  # re-exported from labels
+    p = pool_time(y, 4)  # re-exported from labels
     assert p.shape == (1, 2, 2) and p[0, 1, 1] == 1 and p.sum() == 1
     m = torch.tensor([[True] * 5 + [False] * 3])
-    assert mt.pool_time(m, 4).tolist() == [[True, True]]
+    assert pool_time(m, 4).tolist() == [[True, True]]
 
 
 # ---------------------------------------------------------------------------
 # ramps
 
 def test_consistency_ramps():
-    s1, s2, crnn = mt.RECIPES["stage1"], mt.RECIPES["stage2"], mt.RECIPES["crnn"]
+    s1, s2, crnn = RECIPES["stage1"], RECIPES["stage2"], RECIPES["crnn"]
     # Stage 1 (15 epochs): linear to 2 over 8 epochs.
-    assert [mt.consistency_weight(s1, e, 15) for e in (0, 4, 8, 12)] == pytest.approx([0, 1, 2, 2])
+    assert [consistency_weight(s1, e, 15) for e in (0, 4, 8, 12)] == pytest.approx([0, 1, 2, 2])
     # Stage 2 (30 epochs): 40 sigmoid(10 (x - 0.5)) over 15 epochs.
-    assert mt.consistency_weight(s2, 7.5, 30) == pytest.approx(20.0)
-    assert mt.consistency_weight(s2, 0, 30) == pytest.approx(40 / (1 + math.exp(5)))
-    assert mt.consistency_weight(s2, 15, 30) == mt.consistency_weight(s2, 29, 30) == pytest.approx(
+    assert consistency_weight(s2, 7.5, 30) == pytest.approx(20.0)
+    assert consistency_weight(s2, 0, 30) == pytest.approx(40 / (1 + math.exp(5)))
+    assert consistency_weight(s2, 15, 30) == consistency_weight(s2, 29, 30) == pytest.approx(
         40 / (1 + math.exp(-5)))
     # The same shape at a lite budget: halfway through the ramp of a 6-epoch run.
-    assert mt.consistency_weight(s2, 1.5, 6) == pytest.approx(20.0)
+    assert consistency_weight(s2, 1.5, 6) == pytest.approx(20.0)
     # CRNN (DCASE): 2 exp(-5 (1 - t/50)^2) over 50 of 200 epochs.
-    assert mt.consistency_weight(crnn, 25, 200) == pytest.approx(2 * math.exp(-5 * 0.25))
-    assert mt.consistency_weight(crnn, 100, 200) == pytest.approx(2.0)
+    assert consistency_weight(crnn, 25, 200) == pytest.approx(2 * math.exp(-5 * 0.25))
+    assert consistency_weight(crnn, 100, 200) == pytest.approx(2.0)
     with pytest.raises(ValueError):
-        mt.ramp_value("cosine", 0.5)
+        ramp_value("cosine", 0.5)
 
 
 def test_augmentation_is_seeded_by_step_and_rolls_labels():
@@ -217,10 +225,10 @@ def test_augmentation_is_seeded_by_step_and_rolls_labels():
              "frame_mask": torch.ones(4, T, dtype=torch.bool),
              "has_strong": torch.tensor([True, True, False, False]),
              "has_weak": torch.tensor([True, True, True, False])}
-    recipe = mt.Recipe("t", lr_heads=1e-3, mixup_p=0.0)
-    a = mt.augment_batch(batch, recipe, p, mt.step_generator(0, 5))
-    b = mt.augment_batch(batch, recipe, p, mt.step_generator(0, 5))
-    c = mt.augment_batch(batch, recipe, p, mt.step_generator(0, 6))
+    recipe = Recipe("t", lr_heads=1e-3, mixup_p=0.0)
+    a = augment_batch(batch, recipe, p, step_generator(0, 5))
+    b = augment_batch(batch, recipe, p, step_generator(0, 5))
+    c = augment_batch(batch, recipe, p, step_generator(0, 6))
     assert torch.equal(a["mel"], b["mel"]) and not torch.equal(a["mel"], c["mel"])
     assert torch.equal(a["mel"][:, 0] > 0.5, a["strong"][..., 0] > 0.5)  # labels moved with audio
 
@@ -233,15 +241,15 @@ def _state(path, which="model"):
 
 
 def test_stage1_trains_heads_only(data_root, tmp_path):
-    from matsed_lite.models import ContextNetwork
-    from matsed_lite.passt_lite import load_pretrained_encoder
+    from matsed_lite.models.matsed import ContextNetwork
+    from matsed_lite.models.passt_lite import load_pretrained_encoder
     from matsed_lite.presets import get_preset
 
     p = get_preset(PRESET)
     torch.manual_seed(3)
     ctx = ContextNetwork(p.context_dim, p.context_depth, p.context_heads, "relative", p.context_mlp_ratio)
     torch.save(ctx.state_dict(), tmp_path / "context.pt")
-    res = mt.finetune(data_root, PRESET, tmp_path / "s1", stage=1, init=tmp_path / "context.pt",
+    res = finetune(data_root, PRESET, tmp_path / "s1", stage=1, init=tmp_path / "context.pt",
                       epochs=1, progress=False)
     enc = load_pretrained_encoder(p).state_dict()
     for which in ("model", "student"):
@@ -250,7 +258,7 @@ def test_stage1_trains_heads_only(data_root, tmp_path):
             assert torch.equal(sd["encoder." + k], v), k
         for k, v in ctx.state_dict().items():
             assert torch.equal(sd["context." + k], v), k
-    model, info = mt.load_model(tmp_path / "s1")
+    model, info = load_model(tmp_path / "s1")
     assert info["classes"] == res["classes"] and info["preset"] == PRESET and info["stage"] == 1
     assert res["lr"] == {"heads": pytest.approx(5e-3)}  # the paper's 2e-4 x LITE_LR_SCALE[1] (25)
     assert res["curves"]["train_loss"][0] > 0
@@ -261,7 +269,7 @@ def test_stage1_trains_heads_only(data_root, tmp_path):
 def test_stage1_heads_change(data_root, tmp_path):
     """The heads train; the teacher (an EMA of the student) differs from the
     student in the heads only."""
-    mt.finetune(data_root, PRESET, tmp_path / "a", stage=1, epochs=1, progress=False, seed=1)
+    finetune(data_root, PRESET, tmp_path / "a", stage=1, epochs=1, progress=False, seed=1)
     ck = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
     student, teacher = ck["student"], ck["model"]
     diff = [k for k in student if not torch.equal(student[k], teacher[k])]
@@ -270,7 +278,7 @@ def test_stage1_heads_change(data_root, tmp_path):
 
 
 def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
-    r1 = mt.finetune(data_root, PRESET, tmp_path / "s1", stage=1, epochs=2, progress=False)
+    r1 = finetune(data_root, PRESET, tmp_path / "s1", stage=1, epochs=2, progress=False)
     assert (tmp_path / "s1" / "model.pt").is_file() and (tmp_path / "s1" / "recipe.json").is_file()
     rec = json.loads((tmp_path / "s1" / "recipe.json").read_text())
     assert len(rec["curves"]["teacher_psds1"]) == 2 and rec["best_epoch"] in (1, 2)
@@ -278,22 +286,22 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
         assert all(0 <= v <= 1 for v in rec["curves"][k])
 
     # Resume: stop after epoch 1, continue; identical to the uninterrupted run.
-    mt.finetune(data_root, PRESET, tmp_path / "s1b", stage=1, epochs=2, progress=False,
+    finetune(data_root, PRESET, tmp_path / "s1b", stage=1, epochs=2, progress=False,
                 stop_after_epoch=1)
-    r1b = mt.finetune(data_root, PRESET, tmp_path / "s1b", stage=1, epochs=2, progress=False,
+    r1b = finetune(data_root, PRESET, tmp_path / "s1b", stage=1, epochs=2, progress=False,
                       resume=True)
     for which in ("model", "student"):
         a, b = _state(tmp_path / "s1", which), _state(tmp_path / "s1b", which)
         assert all(torch.equal(a[k], b[k]) for k in a), which
     assert r1b["curves"]["teacher_psds1"] == r1["curves"]["teacher_psds1"]
 
-    r2 = mt.finetune(data_root, PRESET, tmp_path / "s2", stage=2, init=tmp_path / "s1", epochs=1,
+    r2 = finetune(data_root, PRESET, tmp_path / "s2", stage=2, init=tmp_path / "s1", epochs=1,
                      progress=False)
     assert (tmp_path / "s2" / "model.pt").is_file()
     assert 0 <= r2["best"]["teacher_psds1"] <= 1 and 0 <= r2["best"]["student_psds2"] <= 1
     assert set(r2["lr"]) == {"encoder", "encoder_top", "context", "heads"}
     assert r2["lr"]["encoder"] < r2["lr"]["encoder_top"] < r2["lr"]["context"] < r2["lr"]["heads"]
-    model, info = mt.load_model(tmp_path / "s2")
+    model, info = load_model(tmp_path / "s2")
     assert info["stage"] == 2 and info["classes"] == r1["classes"]
     # Stage 2 trains the encoder too (at its low rate): its weights moved from stage 1's.
     s1, s2 = _state(tmp_path / "s1"), _state(tmp_path / "s2", "student")
@@ -303,17 +311,17 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
 
 def test_stage2_needs_stage1(data_root, tmp_path):
     with pytest.raises(ValueError, match="stage 1"):
-        mt.finetune(data_root, PRESET, tmp_path, stage=2, init=None, progress=False)
+        finetune(data_root, PRESET, tmp_path, stage=2, init=None, progress=False)
     with pytest.raises(ValueError, match="stage"):
-        mt.finetune(data_root, PRESET, tmp_path, stage=3, progress=False)
+        finetune(data_root, PRESET, tmp_path, stage=3, progress=False)
 
 
 def test_crnn_trains_through_the_same_step(data_root, tmp_path):
-    pytest.importorskip("matsed_lite.crnn")
-    res = mt.train_crnn(data_root, PRESET, tmp_path / "crnn", epochs=1, progress=False)
+    pytest.importorskip("matsed_lite.models.crnn")
+    res = train_crnn(data_root, PRESET, tmp_path / "crnn", epochs=1, progress=False)
     assert (tmp_path / "crnn" / "model.pt").is_file()
     assert 0 <= res["best"]["teacher_psds1"] <= 1
     log = json.loads((tmp_path / "crnn" / "log.jsonl").read_text().splitlines()[0])
     assert "train/cons_frames" in log and "train/cons_at" not in log and "train/sup_at" not in log
-    model, info = mt.load_model(tmp_path / "crnn")
+    model, info = load_model(tmp_path / "crnn")
     assert info["kind"] == "crnn" and getattr(model, "time_downsampling", 1) == 4

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from matsed_lite.models import MATSEDLite, ReconstructionHead, linear_softmax_pool
+from matsed_lite.models.matsed import MATSEDLite, ReconstructionHead, linear_softmax_pool
 
 
 def test_linear_softmax_pool_hand_example_and_mask():

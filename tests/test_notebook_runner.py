@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from matsed_lite.cli import main
-from matsed_lite.notebook_runner import (NotebookFailed, format_summary, list_notebooks,
+from matsed_lite.course.runner import (NotebookFailed, format_summary, list_notebooks,
                                          run_notebooks, select_notebooks)
 
 

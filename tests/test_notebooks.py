@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from matsed_lite.notebook_runner import list_notebooks, notebook_parameters, run_notebook
+from matsed_lite.course.runner import list_notebooks, notebook_parameters, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = list_notebooks(ROOT / "notebooks")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from matsed_lite.notebook_runner import list_notebooks, run_notebook
+from matsed_lite.course.runner import list_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = list_notebooks(ROOT / "notebooks")

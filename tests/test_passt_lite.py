@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from matsed_lite.passt_lite import PaSSTLite, tokens_to_frames
+from matsed_lite.models.passt_lite import PaSSTLite, tokens_to_frames
 from matsed_lite.presets import get_preset
 
 
@@ -136,7 +136,7 @@ def test_frame_features_use_the_feature_block_and_frame_norm():
 
 
 def test_patchout_keep_drops_whole_stripes():
-    from matsed_lite.passt_lite import patchout_keep
+    from matsed_lite.models.passt_lite import patchout_keep
 
     g = torch.Generator().manual_seed(0)
     rows, cols = patchout_keep(5, 49, 1, 10, generator=g)

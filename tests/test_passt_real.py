@@ -11,9 +11,9 @@ pytest.importorskip("hear21passt")
 
 import torch  # noqa: E402
 
-from matsed_lite import passt_real  # noqa: E402
-from matsed_lite.passt_lite import tokens_to_frames  # noqa: E402
-from matsed_lite.passt_real import (  # noqa: E402
+from matsed_lite.models import passt_real  # noqa: E402
+from matsed_lite.models.passt_lite import tokens_to_frames  # noqa: E402
+from matsed_lite.models.passt_real import (  # noqa: E402
     CHECKPOINT_NAME, INSTALL_HINT, RealPaSSTFrames, load_real_passt,
 )
 
@@ -127,7 +127,7 @@ def test_logmel_matches_the_course_passt_front_end(frames_model):
     """The course's LogMel("paper") and hear21passt's front end agree (eval mode;
     the input is already peak-normalised, as ``logmel`` does); LogMel drops the
     centred STFT's extra last frame, so both give 100 frames for 1 s."""
-    from matsed_lite.features import LogMel
+    from matsed_lite.data.features import LogMel
 
     wav = torch.randn(2, SR, generator=torch.Generator().manual_seed(3))
     wav = wav / wav.abs().amax(dim=1, keepdim=True)

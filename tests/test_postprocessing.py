@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from matsed_lite.desed_format import read_strong
-from matsed_lite.postprocessing import (DEFAULT_MEDIAN_SECONDS, PAPER_MEDIAN_SECONDS, decode_events,
+from matsed_lite.data.desed_format import read_strong
+from matsed_lite.evaluation.postprocessing import (DEFAULT_MEDIAN_SECONDS, PAPER_MEDIAN_SECONDS, decode_events,
                                         filter_windows, max_filter, median_filter, postprocess,
                                         postprocess_all, soft_weak_mask, write_events_tsv)
 from matsed_lite.presets import DESED_CLASSES as C

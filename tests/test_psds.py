@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from matsed_lite.desed_format import Event, write_durations, write_strong
-from matsed_lite.evaluation import (audio_id, evaluate_sed, ground_truth_from_tsv,
-                                    merge_overlapping_events, psds, scores_to_dataframes)
-from matsed_lite.labels import events_to_frames
+from matsed_lite.data.desed_format import Event, write_durations, write_strong
+from matsed_lite.evaluation.ground_truth import (audio_id, ground_truth_from_tsv,
+                                                 merge_overlapping_events)
+from matsed_lite.evaluation.sed_metrics import evaluate_sed, psds, scores_to_dataframes
+from matsed_lite.data.labels import events_to_frames
 from matsed_lite.presets import DESED_CLASSES as C
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from matsed_lite.engine import load_checkpoint
-from matsed_lite.desed_lite import generate_desed_lite
-from matsed_lite.masking import MaskedFrames
+from matsed_lite.training.engine import load_checkpoint
+from matsed_lite.data.desed_lite import generate_desed_lite
+from matsed_lite.training.masking import MaskedFrames
 from matsed_lite.presets import get_preset
-from matsed_lite.reconstruction_pretraining import (ReconstructionModel, frame_shift, load_context,
+from matsed_lite.training.reconstruction_pretraining import (ReconstructionModel, frame_shift, load_context,
                                                     paper_lr_factor, pretrain_context,
                                                     reconstruction_loss)
 

@@ -3,8 +3,8 @@ and still score what their recipe recorded on freshly generated data."""
 import pytest
 import torch
 
-from matsed_lite.encoder_pretraining import tagging_check
-from matsed_lite.passt_lite import (SHIPPED_WEIGHTS, PaSSTLite, load_pretrained_encoder,
+from matsed_lite.training.encoder_pretraining import tagging_check
+from matsed_lite.models.passt_lite import (SHIPPED_WEIGHTS, PaSSTLite, load_pretrained_encoder,
                                     shipped_encoder_recipe)
 from matsed_lite.presets import get_preset
 

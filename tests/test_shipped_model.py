@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from matsed_lite.presets import get_preset
-from matsed_lite.shipped_model import (CHECK_TOLERANCE, load_shipped_model, sed_check,
-                                       shipped_model_path, shipped_model_recipe)
+from matsed_lite.evaluation.shipped import CHECK_TOLERANCE, sed_check
+from matsed_lite.models.checkpoints import (load_shipped_model, shipped_model_path,
+                                            shipped_model_recipe)
 
 KINDS = ["matsed", "crnn"]
 
@@ -39,7 +40,7 @@ def test_matsed_matches_the_current_cpu_preset():
 def test_shipped_weights_still_score_the_recorded_check(kind, tmp_path):
     """Regenerates the first N validation clips and re-scores them: fails if the data
     generator, features, model or evaluation changed so that the weights are stale
-    (re-ship with `python -m matsed_lite.shipped_model RUN --command ...`)."""
+    (re-ship with `python -m matsed_lite.evaluation.shipped RUN --command ...`)."""
     check = shipped_model_recipe(kind)["check"]
     got = sed_check(shipped_model_path(kind), check["preset"], seed=check["seed"],
                     n=check["n_clips"], workdir=tmp_path)

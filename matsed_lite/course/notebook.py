@@ -1,0 +1,103 @@
+"""What every notebook of the course shares: set-up, output folder, results.
+
+A notebook calls ``start_notebook`` right after its parameters cell. The
+returned ``NotebookRun`` knows the preset, where the data lives, where outputs
+go, and saves figures and ``results.json`` there, so that the notebook runner
+and the tests can read back what a notebook found.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.desed_lite import generate_desed_lite
+from ..presets import Preset, get_preset
+from ..runtime import environment_report, pick_device, seed_everything
+
+# The course's data set is always generated with this seed; a notebook's SEED
+# changes only its own randomness, never the data it reads.
+DATA_SEED = 0
+
+
+def setup(seed: int = 0, quiet: bool = False) -> dict:
+    """First cell: seed, pick the device, print versions. Returns the report."""
+    seed_everything(seed)
+    info = environment_report(pick_device())
+    info["seed"] = seed
+    if not quiet:
+        print("  ".join(f"{k}={v}" for k, v in info.items()))
+    return info
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    preset: Preset
+    data_root: Path
+    out_dir: Path
+    seed: int
+    results: dict = field(default_factory=dict)
+
+    @property
+    def number(self) -> str:
+        return self.name.split("_", 1)[0]
+
+    def save_figure(self, fig, stem: str, dpi: int = 90) -> Path:
+        """Save ``fig`` as OUT_DIR/<notebook number>_<stem>.png."""
+        path = self.out_dir / f"{self.number}_{stem}.png"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        return path
+
+    def ensure_data(self, splits=None) -> dict:
+        """Generate DESED-lite for this preset if it is not complete (finished
+        clips are skipped, so this is quick when the data is there)."""
+        return generate_desed_lite(self.data_root, self.preset, seed=DATA_SEED, splits=splits,
+                                   progress=False)
+
+    def record(self, **values) -> None:
+        """Add key numbers to results.json (written at once, so a crash keeps them)."""
+        self.results.update({k: _plain(v) for k, v in values.items()})
+        payload = {"notebook": self.name, "preset": self.preset.name, "seed": self.seed,
+                   **self.results}
+        tmp = self.out_dir / "results.json.part"
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
+        tmp.replace(self.out_dir / "results.json")
+
+
+def start_notebook(name: str, preset: "Preset | str", data_root=None, out_dir=None,
+                   seed: int = 0) -> NotebookRun:
+    """Resolve the parameters of a notebook and make its output folder.
+
+    Defaults (used on Colab and when a notebook is opened by hand):
+    data in ``data/desed_lite_<preset>``, outputs in ``build/<preset>/<name>``,
+    both relative to the working directory."""
+    p = get_preset(preset)
+    data_root = Path(data_root) if data_root else Path("data") / f"desed_lite_{p.name}"
+    out_dir = Path(out_dir) if out_dir else Path("build") / p.name / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(seed)
+    run = NotebookRun(name=name, preset=p, data_root=data_root, out_dir=out_dir, seed=seed)
+    print(f"notebook {name}: preset={p.name} data={data_root} outputs={out_dir} seed={seed}")
+    return run
+
+
+def _plain(v):
+    """JSON-friendly copy of numbers, arrays and nested containers."""
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return v if math.isfinite(v) else None
+    if hasattr(v, "item") and callable(v.item):  # torch scalars
+        return _plain(v.item())
+    return v

@@ -1,0 +1,272 @@
+"""Using a trained run: evaluate it on a labelled split, or detect events in any audio (chapter 08).
+
+``evaluate_run``: the whole test-time chain of MAT-SED on a DESED-format split,
+
+    log-mel -> encoder (global-local fusion, lambda) -> context -> frame scores
+            -> soft weak mask -> per-class median (or max) filter -> PSDS1, PSDS2, F1s
+
+and optionally one score file per clip in sed_scores_eval's format, so anyone
+can recompute the metrics independently of this package.
+
+``predict_audio``: the same chain on arbitrary files (wav, flac, ogg; any rate,
+any channel count, any length), thresholded at 0.5 into events, written as a
+DESED strong-label TSV. Files longer than the model's clip length are cut into
+consecutive clips (the last one padded); each is scored on its own and the
+frame scores are joined before filtering, so an event may span the cut.
+
+A "run" is a folder holding ``model.pt`` (``matsed-lite finetune`` or
+``train-crnn``), or the folder of ``matsed-lite train`` (its stage2/, else
+stage1/, is used), or None: the MAT-SED-lite shipped with the package.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..data.audio import AudioError, load_audio
+from ..data.datasets import layout_for, make_dataset
+from ..data.features import LogMel
+from ..data.stores import MelStore
+from ..models.checkpoints import find_model, load_model, output_hop
+from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion
+from ..presets import get_preset
+from ..runtime import pick_device
+from .frame_prediction import predict_frames
+from .ground_truth import split_ground_truth
+from .postprocessing import (decode_events, filter_windows, max_filter, median_filter,
+                             postprocess_all, write_events_tsv)
+from .score_files import write_score_files
+from .sed_metrics import evaluate_sed, scores_to_dataframes
+
+POSTS = ("median", "max", "none")
+
+
+def load_run(run, device=None):
+    """(model in eval mode on its device, info dict, model.pt path)."""
+    path = find_model(run)
+    model, info = load_model(path)
+    dev = pick_device(str(device)) if device is not None else pick_device()
+    return model.to(dev), info, path
+
+
+def fusion_for(model, info: dict, lam: float | None, when: str = "test"):
+    """The features hook for a MAT-SED model (None for the CRNN, or lambda 0)."""
+    if not hasattr(model, "context"):
+        if lam not in (None, 0.0):
+            raise ValueError("--fusion-lambda applies to MAT-SED runs only; this run is a CRNN")
+        return None
+    lam = DEFAULT_LAMBDA if lam is None else float(lam)
+    if lam == 0.0:
+        return None
+    return GlobalLocalFusion.for_preset(info["preset"], lam, when)
+
+
+def postprocess_scores(frames: dict, clips: dict, classes: Sequence[str], frame_hop: float,
+                       post: str = "median", weak_mask: bool = True) -> dict:
+    """Soft weak mask and the per-class filter over every clip's frame scores."""
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    return postprocess_all(frames, clips, classes, frame_hop, filter=post, weak_mask=weak_mask)
+
+
+def split_truth(data_root, split: str, classes: Sequence[str]):
+    """(split spec, ground truth {clip: events}, durations {clip: seconds}) of a
+    strongly labelled split."""
+    layout = layout_for(data_root)
+    if split not in layout:
+        raise ValueError(f"{data_root}: no split {split!r} (it has {', '.join(layout)})")
+    spec = layout[split]
+    if spec.kind != "strong" or spec.tsv is None:
+        raise ValueError(f"split {split!r} has no strong labels to evaluate against "
+                         f"(it is {spec.kind!r})")
+    gt, durations = split_ground_truth(spec, classes)
+    return spec, gt, durations
+
+
+def score_split(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
+                temperature: float = 1.0, device=None, batch_size: int = 16) -> dict:
+    """Raw model outputs on a labelled split, before any post-processing: a dict with
+    frames {clip: (T, K)}, clips {clip: (K,)}, frame_hop, classes, ground_truth,
+    durations, fusion (settings or None), info (the model's), model_path.
+
+    Post-process and score them as often as you like (``postprocess_scores``,
+    ``evaluation.evaluate_sed``) without running the model again."""
+    model, info, path = load_run(run, device)
+    p = get_preset(info["preset"])
+    classes = list(info["classes"])
+    spec, gt, durations = split_truth(data_root, split, classes)
+    store = MelStore(make_dataset(spec, p, classes=classes), p)
+    fusion = fusion_for(model, info, fusion_lambda)
+    frames, clips = predict_frames(model, store, next(model.parameters()).device,
+                                   batch_size=batch_size, features=fusion, with_clip=True,
+                                   temperature=temperature)
+    return {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
+            "classes": classes, "ground_truth": gt, "durations": durations,
+            "fusion": None if fusion is None else fusion.describe(), "info": info,
+            "model_path": path, "split": split, "n_clips": len(store)}
+
+
+def evaluate_scores(scored: dict, post: str = "median", save_scores=None) -> dict:
+    """Post-process the outputs of ``score_split`` and score them: PSDS1, PSDS2,
+    per-class values, collar and intersection F1, and the PSD-ROC curves ("roc")."""
+    classes, hop = scored["classes"], scored["frame_hop"]
+    scores = postprocess_scores(scored["frames"], scored["clips"], classes, hop, post)
+    res = evaluate_sed(scores, hop, classes, scored["ground_truth"], scored["durations"], f1=True)
+    if save_scores is not None:
+        write_score_files(save_scores, scores_to_dataframes(scores, hop, classes,
+                                                            scored["durations"]))
+    return res
+
+
+def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
+                 post: str = "median", save_scores=None, temperature: float = 1.0,
+                 device=None, batch_size: int = 16) -> dict:
+    """PSDS1, PSDS2 (+ per class), collar and intersection F1 of a run on a split.
+
+    run            a run folder / model.pt, or None for the shipped MAT-SED-lite
+    fusion_lambda  None: 0.5 for MAT-SED (the paper), ignored for the CRNN
+    post           "median" (PSDS1's friend), "max" (PSDS2's), "none"
+    save_scores    a folder: one TSV of post-processed scores per clip
+    """
+    t0 = time.perf_counter()
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    scored = score_split(run, data_root, split, fusion_lambda, temperature, device, batch_size)
+    res = evaluate_scores(scored, post, save_scores)
+    info = scored["info"]
+    out = {"run": str(scored["model_path"]), "kind": info["kind"], "preset": info["preset"],
+           "split": split, "data_root": str(data_root), "n_clips": scored["n_clips"],
+           "frame_hop": scored["frame_hop"], "fusion": scored["fusion"], "post": post,
+           "temperature": temperature, "seconds": time.perf_counter() - t0,
+           **{k: v for k, v in res.items() if k != "roc"}}
+    if save_scores is not None:
+        out["scores_dir"] = str(save_scores)
+    return out
+
+
+def format_table(res: dict) -> str:
+    """The per-class table ``matsed-lite evaluate`` prints."""
+    per = res.get("per_class", {})
+    classes = list(per.get("psds1", {}))
+    lines = [f"{res['kind']} run {res['run']} on {res['split']} ({res['n_clips']} clips), "
+             f"fusion {res['fusion']}, post {res['post']}",
+             f"{'class':<28} {'PSDS1':>7} {'PSDS2':>7} {'collarF1':>9} {'interF1':>8}"]
+
+    def fmt(x):
+        return "    nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:7.3f}"
+
+    cf = res.get("collar_f1_per_class", {})
+    inf = res.get("intersection_f1_per_class", {})
+    for c in classes:
+        lines.append(f"{c:<28} {fmt(per['psds1'].get(c))} {fmt(per['psds2'].get(c))} "
+                     f"  {fmt(cf.get(c))}  {fmt(inf.get(c))}")
+    lines.append(f"{'overall':<28} {fmt(res['psds1'])} {fmt(res['psds2'])} "
+                 f"  {fmt(res.get('collar_f1'))}  {fmt(res.get('intersection_f1'))}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# prediction on arbitrary audio
+
+def _segments(wave: np.ndarray, clip_samples: int) -> list[tuple[np.ndarray, int]]:
+    """Consecutive clips of ``clip_samples`` (the last one zero-padded), with their real lengths."""
+    out = []
+    for start in range(0, len(wave), clip_samples):
+        seg = wave[start:start + clip_samples]
+        n = len(seg)
+        if n < clip_samples:
+            seg = np.concatenate([seg, np.zeros(clip_samples - n, dtype=np.float32)])
+        out.append((seg, n))
+    return out
+
+
+@torch.no_grad()
+def score_audio(model, info: dict, path, fusion=None, temperature: float = 1.0):
+    """(frame scores (T, K) over the whole file, per-frame clip scores (T, K), hop, duration, mel)."""
+    p = get_preset(info["preset"])
+    wave, _ = load_audio(path, p.sample_rate)
+    duration = len(wave) / p.sample_rate
+    hop = output_hop(model, p)
+    device = next(model.parameters()).device
+    logmel = LogMel(p).to(device)
+    frames, clips, mels = [], [], []
+    for seg, n in _segments(wave, p.clip_samples):
+        mel = logmel(torch.from_numpy(seg)[None].to(device))
+        if fusion is not None:
+            f, c = fusion(model, mel)
+            o = model(frames=f, clip_embedding=c, temperature=temperature)
+        elif hasattr(model, "context"):
+            o = model(mel=mel, temperature=temperature)
+        else:
+            o = model(mel)
+        probs = o["frame_probs"][0].float().cpu().numpy()
+        keep = min(len(probs), max(1, math.ceil(n / p.sample_rate / hop - 1e-9)))
+        frames.append(probs[:keep])
+        clips.append(np.repeat(o["clip_probs"].float().cpu().numpy(), keep, axis=0))
+        mels.append(mel[0].float().cpu().numpy()[:, :math.ceil(n / p.hop_length)])
+    return np.concatenate(frames), np.concatenate(clips), hop, duration, np.concatenate(mels, 1)
+
+
+def predict_audio(paths: Sequence, run, out_tsv, plot_dir=None, fusion_lambda: float | None = None,
+                  post: str = "median", threshold: float = 0.5, device=None) -> dict:
+    """Detect events in audio files; write them to ``out_tsv`` (DESED strong format).
+
+    Returns {file name: [(onset, offset, label), ...]}. Every file is read
+    before anything is written: an unreadable or empty file raises
+    ``audio.AudioError`` naming it and no TSV is written."""
+    if not paths:
+        raise ValueError("no audio files given")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    model, info, _ = load_run(run, device)
+    classes = list(info["classes"])
+    fusion = fusion_for(model, info, fusion_lambda)
+    names = [Path(x).name for x in paths]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"two inputs share the file name {dup[0]!r}: the events TSV keys by name")
+    events, scored = {}, {}
+    for path in paths:
+        if not Path(path).suffix.lower() in (".wav", ".flac", ".ogg"):
+            raise AudioError(path, "not a wav, flac or ogg file")
+        frames, clips, hop, duration, mel = score_audio(model, info, path, fusion)
+        probs = frames * clips  # the soft weak mask, per 10 s piece
+        if post != "none":
+            windows = filter_windows(classes, hop)
+            probs = (median_filter if post == "median" else max_filter)(probs, windows)
+        name = Path(path).name
+        events[name] = decode_events(probs, classes, hop, threshold, duration=duration)
+        scored[name] = (probs, hop, duration, mel)
+    write_events_tsv(out_tsv, events)
+    if plot_dir is not None:
+        # matplotlib (through .plots) is imported only when plots are asked for: it
+        # costs about a second of start-up to every evaluation otherwise.
+        from .plots import plot_detections
+        import matplotlib.pyplot as plt
+
+        plot_dir = Path(plot_dir)
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        p = get_preset(info["preset"])
+        for name, (probs, hop, duration, mel) in scored.items():
+            fig = plot_detections(mel, p.frame_hop_seconds, probs, hop, classes, events[name],
+                                  threshold, title=name)
+            fig.savefig(plot_dir / f"{Path(name).stem}.png", dpi=100)
+            plt.close(fig)
+    return events
+
+
+def write_json(path, obj) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.replace(path)

@@ -1,0 +1,251 @@
+"""Pre-training PaSST-lite as an audio tagger: the course's stand-in for AudioSet (chapter 01).
+
+MAT-SED starts from PaSST-S, trained on AudioSet's two million weakly
+labelled clips. We cannot ship that, so PaSST-lite is trained the same way on
+the DESED-lite *tagging* corpus: weakly labelled clips with their own seeds,
+disjoint from every split the SED stages use, scored by macro mAP on the
+held-out ``tagging_eval`` split.
+
+The recipe (``pretrain_encoder``):
+
+* generate the tagging splits if missing, compute their log-mels once and keep
+  them in memory (1,200 clips of 64 x 500 float32 are about 150 MB);
+* multi-label BCE on the class-token logits, structured patchout on;
+* cheap augmentation: a random circular time roll per clip (tags do not
+  depend on *when* an event happens) and, on half the batches, mixup with
+  soft labels (as PaSST's AudioSet training);
+* AdamW, linear warm-up then cosine decay, best epoch by tagging_eval mAP;
+* writes ``encoder.pt`` (fp16 state dict) and ``recipe.json``.
+
+``tagging_check`` scores an encoder on the first clips of tagging_eval,
+regenerated from scratch: the shipped weights record that number, and a test
+recomputes it, so a generator change that makes the weights stale fails CI.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.datasets import SplitSpec, WeakDataset
+from ..data.desed_lite import generate_desed_lite
+from .engine import fit, load_checkpoint, warmup_cosine
+from ..evaluation.tagging import average_precision_per_class
+from ..data.features import LogMel
+from ..models.passt_lite import PaSSTLite
+from ..presets import (DESED_CLASSES, ENCODER_LR, ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_P,
+                       ENCODER_WARMUP_EPOCHS, ENCODER_WEIGHT_DECAY, Preset, get_preset)
+from ..runtime import seed_everything
+
+CHECK_CLIPS = 64          # clips of tagging_eval in the shipped-weights check
+CHECK_TOLERANCE = 0.02    # allowed |mAP - recorded| (CPU/GPU kernels differ slightly)
+
+
+# ---------------------------------------------------------------------------
+# data
+
+def tagging_spec(root, split: str) -> SplitSpec:
+    root = Path(root)
+    dur = root / "metadata" / f"{split}_durations.tsv"
+    return SplitSpec(split, "weak", root / "audio" / split, root / "metadata" / f"{split}.tsv",
+                     dur if dur.is_file() else None)
+
+
+@torch.no_grad()
+def load_tagging_mels(root, preset: "Preset | str", split: str, n: int | None = None,
+                      batch_size: int = 64, progress: bool = False):
+    """Log-mels (N, n_mels, n_frames) float32 and weak targets (N, K) of a tagging split,
+    in TSV order (the first ``n`` clips if given). Computed once, kept in memory."""
+    p = get_preset(preset)
+    ds = WeakDataset(tagging_spec(root, split), p, DESED_CLASSES)
+    n = len(ds) if n is None else min(n, len(ds))
+    logmel = LogMel(p)
+    mels, targets = [], []
+    from tqdm.auto import tqdm
+    for i in tqdm(range(0, n, batch_size), desc=f"log-mel {split}", disable=not progress):
+        items = [ds[j] for j in range(i, min(n, i + batch_size))]
+        mels.append(logmel(torch.stack([it["waveform"] for it in items])))
+        targets.append(torch.stack([it["weak"] for it in items]))
+    return torch.cat(mels), torch.cat(targets)
+
+
+class MelTagging(torch.utils.data.Dataset):
+    """Cached log-mels and weak labels as a Dataset of {"mel", "weak"} items."""
+
+    def __init__(self, mels: torch.Tensor, targets: torch.Tensor):
+        self.mels, self.targets = mels, targets
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"mel": self.mels[i], "weak": self.targets[i]}
+
+
+# ---------------------------------------------------------------------------
+# scoring
+
+@torch.no_grad()
+def score_tagger(model: torch.nn.Module, mels: torch.Tensor, targets: torch.Tensor,
+                 batch_size: int = 64, device=None) -> dict:
+    """{"mAP", "per_class_ap"} of a tagger (logits = model(mel)) on cached log-mels."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores = torch.cat([torch.sigmoid(model(mels[i:i + batch_size].to(device)).float()).cpu()
+                        for i in range(0, len(mels), batch_size)])
+    model.train(was_training)
+    ap = average_precision_per_class(scores, targets)
+    valid = ap[~np.isnan(ap)]
+    return {"mAP": float(valid.mean()) if len(valid) else float("nan"),
+            "per_class_ap": {c: (None if np.isnan(a) else float(a))
+                             for c, a in zip(DESED_CLASSES, ap)}}
+
+
+def tagging_check(model: torch.nn.Module, preset: "Preset | str" = "cpu", seed: int = 0,
+                  n: int = CHECK_CLIPS, workdir=None) -> dict:
+    """Regenerate the first ``n`` tagging_eval clips (seed ``seed``) into ``workdir``
+    (a temp folder if None) and score ``model`` on them, on the CPU in float32.
+
+    The shipped weights record this number; ``tests/test_shipped_encoder.py``
+    recomputes it the same way."""
+    p = get_preset(preset, n_tagging_eval=n)
+    ctx = tempfile.TemporaryDirectory() if workdir is None else None
+    root = Path(ctx.name if ctx else workdir)
+    try:
+        generate_desed_lite(root, p, seed=seed, splits=["tagging_eval"], progress=False)
+        mels, targets = load_tagging_mels(root, p, "tagging_eval", n=n)
+    finally:
+        if ctx:
+            ctx.cleanup()
+    model = model.to("cpu").float()
+    out = score_tagger(model, mels, targets, device=torch.device("cpu"))
+    out.update(split="tagging_eval", n_clips=n, seed=seed, preset=p.name)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# training
+
+def _roll_time(mel: torch.Tensor) -> torch.Tensor:
+    """Roll each clip of (B, M, T) circularly in time by its own random shift."""
+    b, _, t = mel.shape
+    shift = torch.randint(0, t, (b, 1), device=mel.device)
+    idx = (torch.arange(t, device=mel.device)[None] - shift) % t   # (B, T)
+    return mel.gather(2, idx[:, None].expand_as(mel))
+
+
+def tagging_step(model, batch, state):
+    """One multi-label tagging step: roll, optional mixup, BCE with logits."""
+    mel, y = _roll_time(batch["mel"]), batch["weak"]
+    if torch.rand(()) < ENCODER_MIXUP_P:
+        lam = float(np.random.beta(ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_ALPHA))
+        perm = torch.randperm(mel.shape[0], device=mel.device)
+        mel = lam * mel + (1 - lam) * mel[perm]
+        y = lam * y + (1 - lam) * y[perm]
+    logits = model(mel)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+    return loss, {}
+
+
+def _command(data_root, preset, out_dir, seed, epochs, resume) -> str:
+    cmd = f"matsed-lite pretrain-encoder --data {data_root} --preset {preset} --out {out_dir} --seed {seed}"
+    if epochs is not None:
+        cmd += f" --epochs {epochs}"
+    return cmd + (" --resume" if resume else "")
+
+
+def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
+                     epochs: int | None = None, resume: bool = False,
+                     progress: bool = True) -> dict:
+    """Pre-train PaSST-lite on the tagging corpus; returns the recipe dict.
+
+    Generates ``tagging`` and ``tagging_eval`` under ``data_root`` if missing
+    (data seed = ``seed``), trains with the engine (checkpoints and log in
+    ``out_dir/run``, resumable), and writes ``out_dir/encoder.pt`` (the best
+    epoch's weights as an fp16 state dict) and ``out_dir/recipe.json``."""
+    p = get_preset(preset)
+    epochs = int(epochs if epochs is not None else p.encoder_epochs)
+    out_dir, data_root = Path(out_dir), Path(data_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    generate_desed_lite(data_root, p, seed=seed, splits=["tagging", "tagging_eval"],
+                        progress=progress)
+    train_mels, train_y = load_tagging_mels(data_root, p, "tagging", progress=progress)
+    eval_mels, eval_y = load_tagging_mels(data_root, p, "tagging_eval", progress=progress)
+    t_data = time.perf_counter() - t_start
+
+    seed_everything(seed)
+    model = PaSSTLite.from_preset(p, n_classes=len(DESED_CLASSES))
+    batch = p.encoder_batch
+    steps_per_epoch = -(-len(train_mels) // batch)
+    decay = [q for n, q in model.named_parameters() if q.ndim >= 2 and "pos" not in n
+             and "token" not in n]
+    no_decay = [q for n, q in model.named_parameters() if not (q.ndim >= 2 and "pos" not in n
+                                                                and "token" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": ENCODER_WEIGHT_DECAY},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=ENCODER_LR)
+    scheduler = warmup_cosine(optimizer, epochs * steps_per_epoch,
+                              ENCODER_WARMUP_EPOCHS * steps_per_epoch, start_factor=0.01, final_factor=0.01)
+
+    def evaluate(m, state):
+        return {"val/mAP": score_tagger(m, eval_mels, eval_y, device=state.device)["mAP"]}
+
+    result = fit(model, tagging_step, MelTagging(train_mels, train_y), optimizer=optimizer,
+                 epochs=epochs, out_dir=out_dir / "run", evaluate=evaluate, scheduler=scheduler,
+                 batch_size=batch, seed=seed, grad_clip=5.0, monitor="val/mAP", mode="max",
+                 resume=resume, progress=progress, desc="pretrain-encoder")
+
+    best = load_checkpoint(result["best_checkpoint"])
+    half = {k: v.half() if v.is_floating_point() else v for k, v in best["model"].items()}
+    torch.save(half, out_dir / "encoder.pt")
+    # Score the weights exactly as shipped (fp16-rounded) on the whole eval split.
+    model.load_state_dict({k: v.float() for k, v in half.items()})
+    model.to("cpu")
+    final = score_tagger(model, eval_mels, eval_y, device=torch.device("cpu"))
+    check = tagging_check(model, p, seed=seed, n=CHECK_CLIPS)
+    check["tolerance"] = CHECK_TOLERANCE
+    chance = train_y.mean(0)  # a constant scorer's AP equals the class prevalence
+    recipe = {
+        "command": _command(data_root, p.name, out_dir, seed, epochs, resume),
+        "preset": p.name,
+        "seed": seed,
+        "epochs": epochs,
+        "best_epoch": result["best_epoch"],
+        "batch_size": batch,
+        "optimizer": {"name": "AdamW", "lr": ENCODER_LR, "weight_decay": ENCODER_WEIGHT_DECAY,
+                      "schedule": f"warm-up {ENCODER_WARMUP_EPOCHS} epoch, cosine to 0.01x",
+                      "grad_clip": 5.0},
+        "augmentation": {"time_roll": "uniform circular", "mixup_p": ENCODER_MIXUP_P,
+                         "mixup_alpha": ENCODER_MIXUP_ALPHA, "patchout_time": p.patchout_time,
+                         "patchout_freq": p.patchout_freq},
+        "data": {"tagging": len(train_mels), "tagging_eval": len(eval_mels),
+                 "train_prevalence": {c: float(v) for c, v in zip(DESED_CLASSES, chance)}},
+        "mAP": final["mAP"],
+        "per_class_ap": final["per_class_ap"],
+        "best_epoch_val_mAP_fp32": result["best_metric"],
+        "history": [{k: v for k, v in h.items() if k in ("epoch", "train/loss", "val/mAP", "lr")}
+                    for h in result["history"]],
+        "check": check,
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        "data_seconds": round(t_data, 1),
+        "train_seconds": round(result["seconds"], 1),
+        "machine": {"platform": platform.platform(terse=True), "machine": platform.machine(),
+                    "device": result["device"], "cpu_threads": torch.get_num_threads(),
+                    "python": sys.version.split()[0]},
+        "torch": torch.__version__,
+        "encoder_geometry": list(p.encoder_geometry),
+        "encoder_feature_block": p.encoder_feature_block,
+        "model_config": model.config,
+        "n_parameters": sum(q.numel() for q in model.parameters()),
+        "classes": list(DESED_CLASSES),
+    }
+    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    return recipe

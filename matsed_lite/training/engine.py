@@ -1,0 +1,439 @@
+"""The training engine: one loop for every stage of the course (chapter 05).
+
+Encoder pre-training, masked reconstruction, both mean-teacher stages and the
+CRNN baseline all differ only in *what one step computes*. Everything else is
+the same and lives here, written once:
+
+* device choice (``runtime.pick_device``: CUDA, then MPS, then CPU) and mixed
+  precision on CUDA (``torch.autocast`` + ``GradScaler``; off elsewhere);
+* a seeded data order: the shuffle of epoch ``e`` comes from (seed, e), so a
+  resumed run sees exactly the batches the uninterrupted run would have seen;
+* gradient clipping *after* backward (and after unscaling; the official MAT-SED
+  code clips before backward, which does nothing);
+* an optional EMA ("mean") teacher, alpha = min(1 - 1/step, max_alpha);
+* per-epoch metrics appended to a JSON-lines log, a tqdm progress bar;
+* a checkpoint every epoch (model, teacher, optimizer, scheduler, scaler,
+  step, epoch, best metric, RNG states) so ``resume=True`` continues an
+  interrupted run bit-for-bit, and a best checkpoint chosen by a named metric.
+
+A stage supplies::
+
+    train_step(model, batch, state) -> (loss, {"name": value, ...})
+    evaluate(model, state) -> {"val/metric": value, ...}      # optional
+
+``state`` (a ``TrainState``) gives the step, epoch, device, teacher, optimizer
+and a free ``extra`` dict. ``train_step`` runs under autocast; the engine does
+backward, clipping, the optimizer and scheduler steps and the EMA update.
+``evaluate`` runs with the model in eval mode, under ``torch.no_grad()``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm.auto import tqdm
+
+from ..runtime import pick_device, seed_everything
+from .ema import ema_alpha, make_teacher, update_ema
+
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+LOG_NAME = "log.jsonl"
+
+
+# ---------------------------------------------------------------------------
+# seeded data order
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed derived from (seed, epoch): each epoch its own, repeatable, order."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, np.uint64)[0]
+               >> np.uint64(1))
+
+
+class EpochSampler(Sampler):
+    """Shuffles 0..n-1 with a generator seeded from (seed, epoch).
+
+    Unlike ``RandomSampler`` it holds no hidden state between epochs: the order
+    of epoch ``e`` depends on nothing but (seed, e), which is what makes resuming
+    exact. The engine calls ``set_epoch`` before each epoch."""
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True):
+        self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(self.n))
+        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+# ---------------------------------------------------------------------------
+# small pieces, public so stages and tests can use them alone
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
+                  start_factor: float = 0.0, final_factor: float = 0.0):
+    """Per-step LR schedule: linear warm-up from ``start_factor`` x LR, then a cosine
+    decay to ``final_factor`` x LR at ``total_steps``. A ``LambdaLR``."""
+    total_steps, warmup_steps = max(1, int(total_steps)), max(0, int(warmup_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return start_factor + (1.0 - start_factor) * step / warmup_steps
+        phase = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * phase))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
+    """Move tensors inside (nested) dicts, lists and tuples to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=non_blocking)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        out = [to_device(v, device, non_blocking) for v in batch]
+        if hasattr(batch, "_fields"):  # namedtuple
+            return type(batch)(*out)
+        return type(batch)(out)
+    return batch
+
+
+def rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(),
+              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """Write to a temp file then rename: an interrupted save never leaves a broken checkpoint."""
+    tmp = path.with_name(f".{path.name}.part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read an engine checkpoint (a dict; ``"model"`` and ``"teacher"`` hold state dicts)."""
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def _scalar(v) -> float:
+    return float(v.detach().float().mean().item()) if torch.is_tensor(v) else float(v)
+
+
+# ---------------------------------------------------------------------------
+# the loop
+
+@dataclass
+class TrainState:
+    """What a stage's ``train_step``/``evaluate`` can see (and, for ``extra``, keep)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    epochs: int
+    teacher: torch.nn.Module | None = None
+    scheduler: Any = None
+    scaler: Any = None
+    amp: bool = False
+    epoch: int = 0          # the current epoch, 1-based (0 before the first)
+    step: int = 0           # optimizer steps done so far
+    steps_per_epoch: int | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    out_dir: Path | None = None
+    extra: dict = field(default_factory=dict)  # saved in checkpoints: keep it picklable
+
+    def autocast(self):
+        """Autocast context for code that runs outside train_step (e.g. evaluation)."""
+        if not self.amp:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.float16)
+
+
+def _make_loader(train_data, batch_size, seed, collate_fn, num_workers, drop_last, device):
+    if isinstance(train_data, DataLoader) or callable(train_data) and not isinstance(train_data, Dataset):
+        return train_data
+    if batch_size is None:
+        raise ValueError("pass batch_size when train_data is a Dataset")
+    sampler = EpochSampler(len(train_data), seed)
+    return DataLoader(train_data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
+                      num_workers=num_workers, drop_last=drop_last,
+                      pin_memory=device.type == "cuda", persistent_workers=False)
+
+
+def _epoch_batches(loader, epoch: int) -> Iterable:
+    """Batches of one epoch: a DataLoader (its sampler/batch sampler told the epoch)
+    or a callable ``epoch -> iterable`` for stages that build their own batches."""
+    if isinstance(loader, DataLoader):
+        for s in (loader.sampler, loader.batch_sampler):
+            if hasattr(s, "set_epoch"):
+                s.set_epoch(epoch)
+        return loader
+    return loader(epoch)
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def fit(model: torch.nn.Module,
+        train_step: Callable,
+        train_data,
+        *,
+        optimizer: torch.optim.Optimizer,
+        epochs: int,
+        out_dir,
+        evaluate: Callable | None = None,
+        scheduler=None,
+        batch_size: int | None = None,
+        collate_fn: Callable | None = None,
+        num_workers: int = 0,
+        drop_last: bool = False,
+        seed: int = 0,
+        ema_max_alpha: float | None = None,
+        teacher: torch.nn.Module | None = None,
+        grad_clip: float | None = None,
+        monitor: str | None = None,
+        mode: str = "max",
+        resume: bool = False,
+        device: "str | torch.device | None" = None,
+        amp: bool | None = None,
+        progress: bool = True,
+        stop_after_epoch: int | None = None,
+        extra: dict | None = None,
+        desc: str = "train") -> dict:
+    """Train ``model`` for ``epochs`` epochs; returns a summary dict.
+
+    train_data     a Dataset (shuffled by an ``EpochSampler`` seeded from
+                   (seed, epoch), batched by ``batch_size``/``collate_fn``), a
+                   DataLoader (its sampler's ``set_epoch`` is called if it has one),
+                   or a callable ``epoch -> iterable of batches``.
+    scheduler      stepped after every optimizer step (per-step LR schedule).
+    ema_max_alpha  if given, keep an EMA teacher (a copy of the model, or
+                   ``teacher`` if passed) with alpha = min(1 - 1/step, ema_max_alpha).
+    grad_clip      max global grad norm, applied after backward and unscaling.
+    monitor, mode  the metric (a key of the epoch's log line, e.g. "val/mAP" or
+                   "train/loss") whose best value (max or min) picks ``best.pt``;
+                   without it the last epoch is the best.
+    resume         continue from ``out_dir/last.pt`` if it exists.
+    amp            mixed precision; default: on for CUDA only.
+    stop_after_epoch  return after this epoch as if interrupted (budgeted runs, tests).
+    extra          initial ``state.extra`` (restored from the checkpoint on resume).
+
+    Writes ``out_dir/log.jsonl`` (one line per epoch), ``last.pt`` and ``best.pt``.
+    The returned dict holds ``history`` (the log lines), ``best_epoch``,
+    ``best_metric``, ``epochs_done``, ``seconds`` and the checkpoint paths.
+    """
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(str(device)) if device is not None else pick_device()
+    amp = (device.type == "cuda") if amp is None else bool(amp and device.type == "cuda")
+    model.to(device)
+    teacher = make_teacher(model, teacher, ema_max_alpha, device)
+    state = TrainState(model=model, optimizer=optimizer, device=device, epochs=epochs,
+                       teacher=teacher, scheduler=scheduler,
+                       scaler=torch.amp.GradScaler(device.type, enabled=amp), amp=amp,
+                       out_dir=out_dir, extra=dict(extra or {}))
+    loader = _make_loader(train_data, batch_size, seed, collate_fn, num_workers, drop_last, device)
+    state.steps_per_epoch = _steps_per_epoch(loader)
+    paths = _RunFiles(out_dir)
+    history, elapsed = _resume(state, paths, seed) if resume and paths.last.is_file() \
+        else _start(paths, seed)
+
+    start = time.perf_counter() - elapsed
+    for epoch in range(state.epoch + 1, epochs + 1):
+        if stop_after_epoch is not None and epoch > stop_after_epoch:
+            break
+        state.epoch = epoch
+        t0 = time.perf_counter()
+        line = {"epoch": epoch, **_train_epoch(state, train_step, loader, grad_clip,
+                                              ema_max_alpha, progress, desc)}
+        line["train_seconds"] = time.perf_counter() - t0
+        if evaluate is not None:
+            model.eval()
+            with torch.no_grad():
+                line.update({k: _scalar(v) for k, v in evaluate(model, state).items()})
+            model.train()
+        is_best = _note_best(state, line, monitor, mode)
+        line["best_epoch"] = state.best_epoch
+        line["seconds"] = time.perf_counter() - start
+        _save_epoch(state, paths, line, is_best, monitor, mode, seed)
+        history.append(line)
+        if progress:
+            shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()
+                     if k not in ("lr", "train_seconds", "seconds")}
+            tqdm.write(f"{desc} epoch {epoch}: {shown}")
+
+    return {"history": history, "best_epoch": state.best_epoch, "best_metric": state.best_metric,
+            "epochs_done": state.epoch, "step": state.step,
+            "seconds": time.perf_counter() - start, "device": str(device),
+            "last_checkpoint": str(paths.last), "best_checkpoint": str(paths.best),
+            "log": str(paths.log), "machine": platform.machine(), "state": state}
+
+
+# ---------------------------------------------------------------------------
+# the loop's pieces: teacher, resume, one epoch, best epoch, checkpoints
+
+def _steps_per_epoch(loader) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:  # a generator function, or a DataLoader over an IterableDataset
+        return None
+
+
+@dataclass(frozen=True)
+class _RunFiles:
+    out_dir: Path
+
+    @property
+    def log(self) -> Path:
+        return self.out_dir / LOG_NAME
+
+    @property
+    def last(self) -> Path:
+        return self.out_dir / LAST_CHECKPOINT
+
+    @property
+    def best(self) -> Path:
+        return self.out_dir / BEST_CHECKPOINT
+
+
+def _start(paths: _RunFiles, seed: int) -> tuple[list, float]:
+    """A fresh run: seeded RNGs, an empty log, no old checkpoints."""
+    seed_everything(seed)
+    paths.log.write_text("")
+    for p in (paths.last, paths.best):
+        p.unlink(missing_ok=True)
+    return [], 0.0
+
+
+def _resume(state: TrainState, paths: _RunFiles, seed: int) -> tuple[list, float]:
+    """Restore everything ``last.pt`` holds; returns (log lines so far, seconds so far)."""
+    ck = load_checkpoint(paths.last, map_location=state.device)
+    state.model.load_state_dict(ck["model"])
+    if state.teacher is not None and ck.get("teacher") is not None:
+        state.teacher.load_state_dict(ck["teacher"])
+    state.optimizer.load_state_dict(ck["optimizer"])
+    if state.scheduler is not None and ck.get("scheduler") is not None:
+        state.scheduler.load_state_dict(ck["scheduler"])
+    if ck.get("scaler"):
+        state.scaler.load_state_dict(ck["scaler"])
+    state.epoch, state.step = ck["epoch"], ck["step"]
+    state.best_metric, state.best_epoch = ck["best_metric"], ck["best_epoch"]
+    state.extra = ck.get("extra", {})
+    set_rng_states(ck["rng"])
+    # Keep only the log lines of epochs the checkpoint covers (a crash between
+    # logging and checkpointing must not leave a duplicate line).
+    history = []
+    if paths.log.is_file():
+        history = [json.loads(l) for l in paths.log.read_text().splitlines() if l.strip()]
+        history = [h for h in history if h["epoch"] <= state.epoch]
+    paths.log.write_text("".join(json.dumps(h) + "\n" for h in history))
+    return history, ck.get("seconds", 0.0)
+
+
+def _train_epoch(state: TrainState, train_step, loader, grad_clip, ema_max_alpha,
+                 progress: bool, desc: str) -> dict:
+    """One pass over the epoch's batches; returns the mean of every step metric."""
+    model, optimizer, scaler = state.model, state.optimizer, state.scaler
+    model.train()
+    sums: dict[str, torch.Tensor] = {}
+    n_batches = 0
+    bar = tqdm(_epoch_batches(loader, state.epoch), total=state.steps_per_epoch,
+               desc=f"{desc} {state.epoch}/{state.epochs}", disable=not progress, leave=False)
+    for batch in bar:
+        batch = to_device(batch, state.device, non_blocking=True)
+        with state.autocast():
+            loss, metrics = train_step(model, batch, state)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_clip is not None:  # after unscaling, so the threshold is in true units
+            scaler.unscale_(optimizer)
+            gnorm = torch.nn.utils.clip_grad_norm_(
+                [p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+            metrics = {**metrics, "grad_norm": gnorm}
+        scaler.step(optimizer)
+        scaler.update()
+        state.step += 1
+        if state.scheduler is not None:
+            state.scheduler.step()
+        if state.teacher is not None:
+            update_ema(state.teacher, model, ema_alpha(state.step, ema_max_alpha or 0.999))
+        for k, v in {"loss": loss, **metrics}.items():
+            v = v.detach().float().mean() if torch.is_tensor(v) else torch.tensor(float(v))
+            sums[k] = sums.get(k, 0.0) + v
+        n_batches += 1
+        if progress and (n_batches % 10 == 1):
+            bar.set_postfix(loss=f"{_scalar(loss):.4f}")
+    bar.close()
+    out = {"step": state.step, "lr": optimizer.param_groups[0]["lr"]}
+    out.update({f"train/{k}": _scalar(v) / max(n_batches, 1) for k, v in sums.items()})
+    return out
+
+
+def _note_best(state: TrainState, line: dict, monitor: str | None, mode: str) -> bool:
+    """Whether this epoch is the best so far by ``monitor`` (every epoch is, without one)."""
+    if monitor is None:
+        is_best = True
+    elif monitor not in line:
+        raise KeyError(f"monitor {monitor!r} is not in the epoch metrics: {sorted(line)}")
+    else:
+        is_best = _improved(line[monitor], state.best_metric, mode)
+    if is_best:
+        state.best_epoch = line["epoch"]
+        state.best_metric = line[monitor] if monitor else None
+    return is_best
+
+
+def _save_epoch(state: TrainState, paths: _RunFiles, line: dict, is_best: bool,
+                monitor: str | None, mode: str, seed: int) -> None:
+    """best.pt (if best), last.pt (everything a resume needs), then the log line."""
+    ck = {"model": state.model.state_dict(),
+          "teacher": state.teacher.state_dict() if state.teacher is not None else None,
+          "optimizer": state.optimizer.state_dict(),
+          "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+          "scaler": state.scaler.state_dict() if state.amp else None,
+          "epoch": line["epoch"], "step": state.step, "best_metric": state.best_metric,
+          "best_epoch": state.best_epoch, "monitor": monitor, "mode": mode,
+          "metrics": line, "extra": state.extra, "seed": seed,
+          "seconds": line["seconds"], "rng": rng_states()}
+    if is_best:
+        _atomic_save({k: ck[k] for k in ("model", "teacher", "epoch", "step", "metrics",
+                                         "monitor", "mode", "best_metric", "seed")}, paths.best)
+    _atomic_save(ck, paths.last)
+    with paths.log.open("a") as f:
+        f.write(json.dumps(line) + "\n")

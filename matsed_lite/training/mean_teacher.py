@@ -1,0 +1,165 @@
+"""The mean-teacher training step: MAT-SED's stages 1 and 2 and the CRNN baseline (chapter 05).
+
+Why a mean teacher? Strong (frame-level) labels are scarce and synthetic; weak
+(clip-level) labels and unlabeled clips are plentiful and real. The student is
+trained on whatever labels a clip has, and on *all* clips to agree with a
+teacher whose weights are an exponential moving average (EMA) of its own:
+``teacher <- alpha * teacher + (1 - alpha) * student`` after every step, with
+``alpha = min(1 - 1/step, 0.999)`` (the engine does this). The teacher is a
+temporal ensemble of students: smoother, usually better, and it is the model
+we keep.
+
+One step (``train_step``), the same code for every stage:
+
+1. a *mixed batch*: ``batch_strong`` strong + ``batch_weak`` weak +
+   ``batch_unlabeled`` unlabeled clips (the preset's proportions); an epoch is
+   one pass over the strong split; the order of epoch e comes from (seed, e);
+2. augmentation, drawn from a generator seeded by (seed, step) so a resumed run
+   repeats it exactly: a random time roll (labels rolled too), mixup inside the
+   strong part and inside the weak part (soft labels), then on log-mels a
+   frequency warp and FilterAugment drawn *separately* for student and teacher;
+3. losses. Supervised (MAT-SED's weights)::
+
+       L_sup = BCE(frames, strong)            strong clips, valid frames only
+             + 0.5 * BCE(pooled clip, weak)    strong + weak clips
+             + 2   * BCE(AT head, weak)        strong + weak clips
+
+   Consistency (MSE against the teacher, whole batch including unlabeled)::
+
+       L_cons = MSE(frames_s, frames_t) + 0.5 * MSE(pooled_s, AT_t) + 2 * MSE(AT_s, AT_t)
+
+   A model without an AT head (the CRNN) uses the DCASE baseline's terms
+   instead: BCE(frames) + BCE(pooled clip) and MSE(frames) + MSE(pooled clips).
+   ``loss = L_sup + w_cons(t) * L_cons`` with a ramped weight (below).
+
+The three recipes (``presets.RECIPES``):
+
+========== ============================ ===================================== =======================
+recipe     what trains                  input                                 w_cons ramp
+========== ============================ ===================================== =======================
+stage1     SED + AT heads only          cached frozen-encoder frames          linear to 2 over 8/15
+stage2     everything                   log-mels (encoder runs every step)    sigmoid to 40 over 1/2
+crnn       the CRNN                     log-mels                              DCASE exp to 2 over 1/4
+========== ============================ ===================================== =======================
+
+Ramps are given as a *fraction of the run* (MAT-SED: 8 of 15 epochs, 15 of
+30; DCASE: 50 of 200), so a shorter lite budget keeps the same shape. The
+consistency term is an MSE between probabilities, typically 1e-3 to 1e-2
+once student and teacher roughly agree, far below the BCE terms; the paper's
+weights (2 with frozen features, 40 when everything trains) put it on the
+same footing as the supervised loss. Stage 2 uses the larger weight because
+with the whole network trainable the student can overfit the small strong set,
+and agreement with the teacher on the unlabeled clips is the regulariser.
+
+Stage 1 runs on frames cached once by ``frame_cache.encode_splits`` (the
+encoder is frozen, so running it every step would recompute the same
+numbers). Spectrogram augmentations (frequency warp, FilterAugment) cannot be
+applied to cached encoder frames; only the augmentations that commute with a
+frozen frame-wise encoder survive: the time roll (the frames are rolled with
+their labels) and mixup (a convex mix of frames, an approximation of mixing
+audio). Student and teacher therefore see the same input in stage 1; their
+difference comes from the EMA only.
+
+Model selection: validation PSDS1 of the student and of the teacher are
+computed every epoch and both recorded; the best epoch is the one with the
+best *teacher* PSDS1, because the teacher is what we keep and what stage 2
+starts from (MAT-SED does the same).
+
+Learning rates: the paper's values scaled by ``lr_scale`` (default: the
+preset's ``stage1_lr_scale`` / ``stage2_lr_scale``, 25 and 10 for the lite presets,
+whose models are ~6x narrower and trained for far fewer steps; 1 for the
+paper preset).
+
+This module holds the step and the per-epoch validation; the pieces it uses
+live beside it (``mixed_batches``, ``augment.augment_batch``, ``losses``,
+``ramps``) and ``finetune`` runs whole stages.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable, Sequence
+
+import torch
+
+from ..data.labels import pool_time
+from ..evaluation.frame_prediction import padding_mask, predict_frames, run_model
+from ..evaluation.sed_metrics import evaluate_sed
+from ..presets import Preset, Recipe
+from .augment import augment_batch, spec_augment
+from .engine import epoch_seed
+from .losses import consistency_losses, supervised_losses
+from .ramps import consistency_weight
+
+
+def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
+    """The augmentation generator of one step: seeded by (seed, step), so a
+    resumed run draws exactly what the uninterrupted one drew."""
+    return torch.Generator(device=device).manual_seed(epoch_seed(seed + 7919, step))
+
+
+def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
+                    teacher_features: Callable | None = None) -> Callable:
+    """``train_step(model, batch, state)`` for the engine: augment, student and
+    teacher forward, supervised + w_cons(t) x consistency.
+
+    teacher_features  hook for global-local fusion (a later chapter): a function
+                      ``(teacher, mel) -> (frames, clip_embedding)`` giving the
+                      teacher's features in place of its own global pass. None:
+                      the teacher runs on the same input as the student."""
+    def train_step(model, batch, state):
+        g = step_generator(seed, state.step + 1)
+        b = augment_batch(batch, recipe, preset, g)
+        s_in, t_in = {}, {}
+        if "mel" in b:
+            if recipe.spec_augment:
+                s_in["mel"], t_in["mel"] = spec_augment(b["mel"], g), spec_augment(b["mel"], g)
+            else:
+                s_in["mel"] = t_in["mel"] = b["mel"]
+            kpm = None  # the encoder sees the whole padded clip
+        else:
+            s_in = t_in = {"frames": b["frames"], "clip_embedding": b["clip_embedding"]}
+            kpm = padding_mask(b["frame_mask"])
+        out_s = run_model(model, s_in, kpm)
+        with torch.no_grad():
+            if teacher_features is not None and "mel" in t_in:
+                frames, clip = teacher_features(state.teacher, t_in["mel"])
+                out_t = run_model(state.teacher, {"frames": frames, "clip_embedding": clip}, kpm)
+            else:
+                out_t = run_model(state.teacher, t_in, kpm)
+        T = out_s["frame_probs"].shape[1]
+        factor = max(1, b["strong"].shape[1] // T)  # labels to the model's frame rate
+        targets = {"strong": pool_time(b["strong"], factor)[:, :T],
+                   "frame_mask": pool_time(b["frame_mask"], factor)[:, :T],
+                   "weak": b["weak"], "has_strong": b["has_strong"], "has_weak": b["has_weak"]}
+        sup = supervised_losses(out_s, targets, recipe)
+        cons = consistency_losses(out_s, out_t, targets["frame_mask"], recipe)
+        steps = state.steps_per_epoch or 1
+        w = consistency_weight(recipe, state.step / steps, state.epochs)
+        loss = sum(sup.values()) + w * sum(cons.values())
+        metrics = {f"sup_{k}": v.detach() for k, v in sup.items()}
+        metrics.update({f"cons_{k}": v.detach() for k, v in cons.items()})
+        metrics["w_cons"] = w
+        return loss, metrics
+
+    return train_step
+
+
+def make_evaluate(store, classes: Sequence[str], frame_hop: float, ground_truth, durations,
+                  features: Callable | None = None) -> Callable:
+    """``evaluate(model, state)`` for the engine: PSDS1 and PSDS2 of the student
+    and of the teacher on the validation split (raw frame probabilities, no
+    post-processing)."""
+    def evaluate(model, state):
+        res = {}
+        for who, net in (("student", model), ("teacher", state.teacher)):
+            probs = predict_frames(net, store, state.device, features=features,
+                                   amp_context=state.autocast())
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tiny sets miss classes: evaluation says so once
+                r = evaluate_sed(probs, frame_hop, classes, ground_truth, durations)
+            res[f"val/{who}_psds1"] = r["psds1"]
+            res[f"val/{who}_psds2"] = r["psds2"]
+        return res
+
+    return evaluate
+

@@ -1,0 +1,69 @@
+"""Mixed batches: every fine-tuning step sees strong, weak and unlabeled clips in fixed shares (chapter 05).
+
+An epoch is one pass over the strong split; the weak and unlabeled pools wrap
+around. The whole plan of an epoch depends only on (seed, epoch), so a resumed
+run sees exactly the batches the uninterrupted one would have seen.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from ..data.stores import collate_items
+from ..data.layout import KINDS
+from .engine import epoch_seed
+
+
+def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, int],
+                     seed: int, epoch: int) -> list[dict[str, list[int]]]:
+    """Indices of every batch of one epoch: [{"strong": [...], "weak": [...], "unlabeled": [...]}].
+
+    An epoch is one pass over the strong split: ``n_strong // batch_strong``
+    batches (at least one), each with exactly the preset's mix. The weak and
+    unlabeled pools are walked in their own shuffled order and wrap around
+    (reshuffled) when a pool is used up, so every clip is seen about equally
+    often. Everything depends only on (seed, epoch): resuming is exact."""
+    n_strong, b_strong = int(pool_sizes.get("strong", 0)), int(batch_sizes.get("strong", 0))
+    if n_strong < 1 or b_strong < 1:
+        raise ValueError("mean-teacher batches need a non-empty strong split and batch_strong >= 1")
+    steps = max(1, n_strong // b_strong)
+    plan: list[dict[str, list[int]]] = [{} for _ in range(steps)]
+    for k, kind in enumerate(KINDS):
+        n, b = int(pool_sizes.get(kind, 0)), int(batch_sizes.get(kind, 0))
+        if n == 0 or b == 0:
+            for batch in plan:
+                batch[kind] = []
+            continue
+        g = torch.Generator().manual_seed(epoch_seed(seed * 3 + k, epoch))
+        need = steps * b
+        order = torch.cat([torch.randperm(n, generator=g) for _ in range(-(-need // n))])
+        order = order[:need].tolist()
+        for i, batch in enumerate(plan):
+            batch[kind] = order[i * b:(i + 1) * b]
+    return plan
+
+
+
+class MixedBatches:
+    """The engine's ``train_data``: ``batches(epoch)`` yields mixed batches, in
+    the order strong | weak | unlabeled inside each batch; ``len()`` is the
+    number of steps per epoch."""
+
+    def __init__(self, stores: Mapping[str, object], batch_sizes: Mapping[str, int], seed: int):
+        self.stores = {k: stores[k] for k in KINDS if k in stores and stores[k] is not None}
+        self.batch_sizes = {k: int(batch_sizes.get(k, 0)) for k in KINDS}
+        self.pool_sizes = {k: len(s) for k, s in self.stores.items()}
+        self.seed = int(seed)
+
+    def plan(self, epoch: int):
+        return mixed_batch_plan(self.pool_sizes, self.batch_sizes, self.seed, epoch)
+
+    def __len__(self) -> int:
+        return len(self.plan(1))
+
+    def __call__(self, epoch: int):
+        for entry in self.plan(epoch):
+            items = [self.stores[kind].item(i) for kind in KINDS for i in entry.get(kind, [])]
+            yield collate_items(items)
+
