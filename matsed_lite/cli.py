@@ -139,10 +139,12 @@ def _add_evaluation_commands(sub) -> None:
                    help="global-local fusion weight of the local features (default 0.5; 0: off)")
     p.add_argument("--post", default="median", choices=["median", "max", "none"],
                    help="per-class filter after the soft weak mask (default: median)")
-    p.add_argument("--temperature", type=float, default=1.0,
-                   help="divide the logits by this (MAT-SED: 0.5; default 1)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="divide the logits by this (default: the recipe's, MAT-SED 0.5, CRNN 1)")
     p.add_argument("--save-scores", type=Path, default=None,
                    help="folder for one sed_scores_eval score TSV per clip")
+    p.add_argument("--bootstrap", type=int, default=50,
+                   help="clip resamples for 95%% intervals of PSDS1/PSDS2 (default 50; 0: none)")
     p.add_argument("--json", required=True, type=Path, help="write the results here")
     p.set_defaults(func=cmd_evaluate)
 
@@ -316,7 +318,7 @@ def cmd_evaluate(args) -> int:
     def go():
         res = evaluate_run(args.run, args.data, args.split, fusion_lambda=args.fusion_lambda,
                            post=args.post, save_scores=args.save_scores,
-                           temperature=args.temperature)
+                           temperature=args.temperature, bootstrap=args.bootstrap)
         print(format_table(res))
         write_json(args.json, res)
         print(f"wrote {args.json}" + (f" and score files in {args.save_scores}"

@@ -127,3 +127,8 @@ def test_cli_evaluate_writes_json(trained, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "overall" in printed and f"{res['psds1']:7.3f}" in printed
     assert res["fusion"] is None and res["split"] == "validation"
+    # Diagnostics: frame AP per class, 95% intervals over clips, the recipe's temperature.
+    assert set(res["frame_ap_per_class"]) == set(res["per_class"]["psds1"])
+    lo, hi = res["intervals"]["psds1"]
+    assert lo <= hi and res["bootstrap"]["n_resamples"] == 50
+    assert "95% bootstrap intervals" in printed and res["temperature"] == 0.5

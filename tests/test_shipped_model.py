@@ -40,10 +40,11 @@ def test_matsed_matches_the_current_cpu_preset():
 def test_shipped_weights_still_score_the_recorded_check(kind, tmp_path):
     """Regenerates the first N validation clips and re-scores them: fails if the data
     generator, features, model or evaluation changed so that the weights are stale
-    (re-ship with `python -m matsed_lite.evaluation.shipped RUN --command ...`)."""
+    (re-ship with `matsed-lite ship RUN --command ...`)."""
     check = shipped_model_recipe(kind)["check"]
     got = sed_check(shipped_model_path(kind), check["preset"], seed=check["seed"],
-                    n=check["n_clips"], workdir=tmp_path)
+                    n=check["n_clips"], workdir=tmp_path,
+                    temperature=check.get("temperature", 1.0))  # checks made before it was recorded: 1
     assert check["tolerance"] == CHECK_TOLERANCE
     assert abs(got["psds1"] - check["psds1"]) <= check["tolerance"], (got, check)
     assert abs(got["psds2"] - check["psds2"]) <= check["tolerance"], (got, check)

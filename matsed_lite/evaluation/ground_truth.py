@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 import soundfile as sf
 
+from ..data.audio import AUDIO_EXTENSIONS
 from ..data.desed_format import read_durations, read_strong
 
 
@@ -114,7 +115,8 @@ def split_ground_truth(spec, classes):
     if spec.durations_tsv is not None:
         return ground_truth_from_tsv(spec.tsv, spec.durations_tsv, classes=classes)
     names = set(read_strong(spec.tsv, classes=classes).filenames)
-    names |= {p.name for p in Path(spec.audio_dir).glob("*.wav")}
+    names |= {p.name for p in Path(spec.audio_dir).iterdir()
+              if p.suffix.lower() in AUDIO_EXTENSIONS}
     durations = {n: sf.info(str(Path(spec.audio_dir) / n)).duration for n in sorted(names)
                  if (Path(spec.audio_dir) / n).is_file()}
     return ground_truth_from_tsv(spec.tsv, classes=classes, durations=durations)

@@ -35,8 +35,9 @@ from ..data.features import LogMel
 from ..data.stores import MelStore
 from ..models.checkpoints import find_model, load_model, output_hop
 from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion
-from ..presets import get_preset
+from ..presets import RECIPES, get_preset
 from ..runtime import pick_device
+from .bootstrap import bootstrap_intervals, frame_ap_per_class
 from .frame_prediction import predict_frames
 from .ground_truth import split_ground_truth
 from .postprocessing import (decode_events, filter_windows, max_filter, median_filter,
@@ -45,6 +46,14 @@ from .score_files import write_score_files
 from .sed_metrics import evaluate_sed, scores_to_dataframes
 
 POSTS = ("median", "max", "none")
+
+
+def scoring_temperature(info: dict, temperature: float | None) -> float:
+    """The temperature a run is scored at: the one given, else its recipe's
+    ``val_temperature`` (what selected its epoch)."""
+    if temperature is not None:
+        return float(temperature)
+    return RECIPES["crnn" if info.get("kind") == "crnn" else "stage2"].val_temperature
 
 
 def load_run(run, device=None):
@@ -90,7 +99,7 @@ def split_truth(data_root, split: str, classes: Sequence[str]):
 
 
 def score_split(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
-                temperature: float = 1.0, device=None, batch_size: int = 16) -> dict:
+                temperature: float | None = None, device=None, batch_size: int = 16) -> dict:
     """Raw model outputs on a labelled split, before any post-processing: a dict with
     frames {clip: (T, K)}, clips {clip: (K,)}, frame_hop, classes, ground_truth,
     durations, fusion (settings or None), info (the model's), model_path.
@@ -98,6 +107,7 @@ def score_split(run, data_root, split: str = "validation", fusion_lambda: float 
     Post-process and score them as often as you like (``postprocess_scores``,
     ``evaluation.evaluate_sed``) without running the model again."""
     model, info, path = load_run(run, device)
+    temperature = scoring_temperature(info, temperature)
     p = get_preset(info["preset"])
     classes = list(info["classes"])
     spec, gt, durations = split_truth(data_root, split, classes)
@@ -109,7 +119,7 @@ def score_split(run, data_root, split: str = "validation", fusion_lambda: float 
     return {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
             "classes": classes, "ground_truth": gt, "durations": durations,
             "fusion": None if fusion is None else fusion.describe(), "info": info,
-            "model_path": path, "split": split, "n_clips": len(store)}
+            "model_path": path, "split": split, "n_clips": len(store), "temperature": temperature}
 
 
 def evaluate_scores(scored: dict, post: str = "median", save_scores=None) -> dict:
@@ -125,14 +135,19 @@ def evaluate_scores(scored: dict, post: str = "median", save_scores=None) -> dic
 
 
 def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
-                 post: str = "median", save_scores=None, temperature: float = 1.0,
-                 device=None, batch_size: int = 16) -> dict:
-    """PSDS1, PSDS2 (+ per class), collar and intersection F1 of a run on a split.
+                 post: str = "median", save_scores=None, temperature: float | None = None,
+                 device=None, batch_size: int = 16, bootstrap: int = 0, seed: int = 0) -> dict:
+    """PSDS1, PSDS2 (+ per class), collar and intersection F1 of a run on a split, and
+    the frame AP of each class (raw frame scores against frame labels).
 
     run            a run folder / model.pt, or None for the shipped MAT-SED-lite
     fusion_lambda  None: 0.5 for MAT-SED (the paper), ignored for the CRNN
     post           "median" (PSDS1's friend), "max" (PSDS2's), "none"
     save_scores    a folder: one TSV of post-processed scores per clip
+    temperature    divides the logits; None: the recipe's (MAT-SED 0.5, as the paper
+                   evaluates and as its runs select epochs; the CRNN 1)
+    bootstrap      resamples of the clips for 95% intervals of PSDS1 and PSDS2
+                   ("intervals"); 0: none
     """
     t0 = time.perf_counter()
     if post not in POSTS:
@@ -143,8 +158,19 @@ def evaluate_run(run, data_root, split: str = "validation", fusion_lambda: float
     out = {"run": str(scored["model_path"]), "kind": info["kind"], "preset": info["preset"],
            "split": split, "data_root": str(data_root), "n_clips": scored["n_clips"],
            "frame_hop": scored["frame_hop"], "fusion": scored["fusion"], "post": post,
-           "temperature": temperature, "seconds": time.perf_counter() - t0,
+           "temperature": scored["temperature"],
            **{k: v for k, v in res.items() if k != "roc"}}
+    out["frame_ap_per_class"] = frame_ap_per_class(
+        scored["frames"], scored["frame_hop"], scored["classes"], scored["ground_truth"],
+        scored["durations"])
+    if bootstrap:
+        scores = postprocess_scores(scored["frames"], scored["clips"], scored["classes"],
+                                    scored["frame_hop"], post)
+        out["intervals"] = bootstrap_intervals(scores, scored["frame_hop"], scored["classes"],
+                                               scored["ground_truth"], scored["durations"],
+                                               n_resamples=bootstrap, seed=seed)
+        out["bootstrap"] = {"n_resamples": bootstrap, "level": 0.95, "seed": seed}
+    out["seconds"] = time.perf_counter() - t0
     if save_scores is not None:
         out["scores_dir"] = str(save_scores)
     return out
@@ -156,18 +182,24 @@ def format_table(res: dict) -> str:
     classes = list(per.get("psds1", {}))
     lines = [f"{res['kind']} run {res['run']} on {res['split']} ({res['n_clips']} clips), "
              f"fusion {res['fusion']}, post {res['post']}",
-             f"{'class':<28} {'PSDS1':>7} {'PSDS2':>7} {'collarF1':>9} {'interF1':>8}"]
+             f"{'class':<28} {'PSDS1':>7} {'PSDS2':>7} {'collarF1':>9} {'interF1':>8} "
+             f"{'frameAP':>8}"]
 
     def fmt(x):
         return "    nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:7.3f}"
 
     cf = res.get("collar_f1_per_class", {})
     inf = res.get("intersection_f1_per_class", {})
+    fap = res.get("frame_ap_per_class", {})
     for c in classes:
         lines.append(f"{c:<28} {fmt(per['psds1'].get(c))} {fmt(per['psds2'].get(c))} "
-                     f"  {fmt(cf.get(c))}  {fmt(inf.get(c))}")
+                     f"  {fmt(cf.get(c))}  {fmt(inf.get(c))}  {fmt(fap.get(c))}")
     lines.append(f"{'overall':<28} {fmt(res['psds1'])} {fmt(res['psds2'])} "
                  f"  {fmt(res.get('collar_f1'))}  {fmt(res.get('intersection_f1'))}")
+    if "intervals" in res:
+        (a1, b1), (a2, b2) = res["intervals"]["psds1"], res["intervals"]["psds2"]
+        lines.append(f"95% bootstrap intervals over clips ({res['bootstrap']['n_resamples']} "
+                     f"resamples): PSDS1 [{a1:.3f}, {b1:.3f}]  PSDS2 [{a2:.3f}, {b2:.3f}]")
     return "\n".join(lines)
 
 

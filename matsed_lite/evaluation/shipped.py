@@ -34,21 +34,23 @@ CHECK_TOLERANCE = 0.02
 
 
 def sed_check(run_or_model, preset="cpu", seed: int = 0, n: int = CHECK_CLIPS,
-              workdir=None) -> dict:
-    """PSDS1/PSDS2 (fusion 0.5, median filter: the evaluate defaults) of a model on
-    the first ``n`` validation clips of DESED-lite regenerated from ``seed``, on the CPU."""
+              workdir=None, temperature: float | None = None) -> dict:
+    """PSDS1/PSDS2 (fusion 0.5, median filter, ``temperature``: the evaluate defaults
+    when None) of a model on the first ``n`` validation clips of DESED-lite
+    regenerated from ``seed``, on the CPU."""
     p = get_preset(preset, n_validation=n)
     ctx = tempfile.TemporaryDirectory() if workdir is None else None
     root = Path(ctx.name if ctx else workdir)
     try:
         generate_desed_lite(root, p, seed=seed, splits=["validation"], progress=False)
-        res = evaluate_run(run_or_model, root, "validation", device="cpu")
+        res = evaluate_run(run_or_model, root, "validation", device="cpu",
+                           temperature=temperature)
     finally:
         if ctx:
             ctx.cleanup()
     return {"psds1": res["psds1"], "psds2": res["psds2"], "n_clips": n, "seed": seed,
             "preset": p.name, "split": "validation", "fusion": res["fusion"], "post": res["post"],
-            "tolerance": CHECK_TOLERANCE}
+            "temperature": res["temperature"], "tolerance": CHECK_TOLERANCE}
 
 
 def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict:

@@ -238,6 +238,7 @@ def augment_batch(batch: dict, recipe: Recipe, preset: Preset, generator: torch.
     if recipe.mixup_p > 0:
         x = x.clone()
         strong, weak = b["strong"].clone(), b["weak"].clone()
+        clip = b["clip_embedding"].clone() if "clip_embedding" in b else None
         alpha, beta = recipe.mixup_beta
         for part in (b["has_strong"], b["has_weak"] & ~b["has_strong"]):
             idx = torch.nonzero(part.bool()).flatten()
@@ -245,16 +246,22 @@ def augment_batch(batch: dict, recipe: Recipe, preset: Preset, generator: torch.
             if len(idx) < 2 or not use:
                 continue
             m = mixup(x[idx], strong[idx], weak[idx], alpha=alpha, beta=beta,
-                              generator=generator)
+                      generator=generator)
             x[idx], strong[idx], weak[idx] = m.x, m.strong, m.weak
+            if clip is not None:  # cached frames: the AT head's input is mixed the same way
+                clip[idx] = m.c * clip[idx] + (1.0 - m.c) * clip[idx][m.perm.to(clip.device)]
         b["strong"], b["weak"] = strong, weak
+        if clip is not None:
+            b["clip_embedding"] = clip
     b[key] = x if key == "mel" else x.transpose(1, 2)
     return b
 
 
-def spec_augment(mel: Tensor, generator: torch.Generator) -> Tensor:
+def spec_augment(mel: Tensor, generator: torch.Generator,
+                 db_range: Sequence[float] = (-4.5, 6.0)) -> Tensor:
     """One draw of MAT-SED's log-mel augmentations: frequency warp, then step
-    FilterAugment (-4.5..6 dB on 2-4 bands of at least 4 bins)."""
+    FilterAugment (gains in ``db_range`` on 2-4 bands of at least 4 bins; the
+    recipes pass ``Recipe.filter_db_range``, which matches the official strength)."""
     mel = frequency_warp(mel, generator=generator)
-    return filter_augment(mel, generator=generator)
+    return filter_augment(mel, db_range=db_range, generator=generator)
 

@@ -201,11 +201,14 @@ def _epoch_batches(loader, epoch: int) -> Iterable:
 
 
 def _improved(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` is at least as good as ``best``: ties go to the later epoch,
+    which has trained longer on the same evidence (a run stuck at 0 keeps its last
+    epoch, not its first)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
-    if best is None:
+    if best is None or (isinstance(best, float) and math.isnan(best)):
         return True
-    return value > best if mode == "max" else value < best
+    return value >= best if mode == "max" else value <= best
 
 
 def fit(model: torch.nn.Module,

@@ -29,6 +29,7 @@ from ..models.matsed import MATSEDLite
 from ..models.passt_lite import load_pretrained_encoder
 from ..presets import RECIPES, Preset, default_lr_scale, get_preset
 from ..runtime import pick_device, seed_everything
+from .ema import ema_max_alpha_for
 from .engine import fit, load_checkpoint, warmup_cosine
 from .mean_teacher import make_evaluate, make_train_step
 from .mixed_batches import KINDS, MixedBatches
@@ -121,8 +122,12 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
     return summary
 
 
-def _fit_kwargs(out_dir, epochs, resume, progress, seed, stop_after_epoch, device, desc):
-    return dict(epochs=epochs, out_dir=out_dir, ema_max_alpha=0.999, grad_clip=20.0,
+def _fit_kwargs(out_dir, epochs, steps_per_epoch, resume, progress, seed, stop_after_epoch,
+                device, desc):
+    """The engine settings every mean-teacher run shares; the EMA's horizon follows
+    the run's length (``ema.ema_max_alpha_for``)."""
+    return dict(epochs=epochs, out_dir=out_dir,
+                ema_max_alpha=ema_max_alpha_for(epochs * steps_per_epoch), grad_clip=20.0,
                 monitor=MONITOR, mode="max", resume=resume, progress=progress, seed=seed,
                 stop_after_epoch=stop_after_epoch, device=device, desc=desc)
 
@@ -223,23 +228,24 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
     data = MixedBatches(stores, _batch_sizes(p), seed)
     steps = len(data)
     scheduler = None
-    if recipe.warmup_epochs:
-        # Linear warm-up from 0.1x over warmup_epochs, then constant (final_factor 1).
+    if recipe.warmup_epochs or recipe.lr_final_factor != 1.0:
+        # Linear warm-up from 0.1x over warmup_epochs, then a cosine to lr_final_factor.
         scheduler = warmup_cosine(optimizer, steps * epochs, int(round(recipe.warmup_epochs * steps)),
-                                  start_factor=0.1, final_factor=1.0)
+                                  start_factor=0.1, final_factor=recipe.lr_final_factor)
     gt, durations = split_ground_truth(layout["validation"], classes)
     evaluate = make_evaluate(val_store, classes, output_hop(model, p), gt, durations,
-                             features=teacher_features)
+                             features=teacher_features, temperature=recipe.val_temperature)
     teacher = copy.deepcopy(model)  # stage 2: both start from stage 1's teacher
     res = fit(model, make_train_step(recipe, p, seed, teacher_features), data,
               optimizer=optimizer, scheduler=scheduler, evaluate=evaluate, teacher=teacher,
-              **_fit_kwargs(out_dir, epochs, resume, progress, seed, stop_after_epoch, dev,
+              **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
                             f"stage {stage}"))
     info = {"stage": stage, "kind": "matsed", "preset": p.name, "seed": seed, "pos": pos,
             "epochs": epochs, "init": None if init is None else str(init),
             "data_root": str(data_root), "lr_scale": scale,
             "lr": {g["name"]: g["lr"] for g in groups}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe),
+            "ema_max_alpha": ema_max_alpha_for(epochs * steps),
             "teacher_features": None if teacher_features is None else getattr(
                 teacher_features, "__name__", "custom")}
     return _finish(out_dir, res, info, model, classes, p, "matsed", stage, pos, t_start)
@@ -277,11 +283,14 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         optimizer, lambda s: ramp_value(recipe.ramp, s / ramp_steps))
     gt, durations = split_ground_truth(layout["validation"], classes)
     hop = output_hop(model, p)
-    evaluate = make_evaluate(val_store, classes, hop, gt, durations)
+    evaluate = make_evaluate(val_store, classes, hop, gt, durations,
+                             temperature=recipe.val_temperature)
     res = fit(model, make_train_step(recipe, p, seed), data, optimizer=optimizer,
               scheduler=scheduler, evaluate=evaluate,
-              **_fit_kwargs(out_dir, epochs, resume, progress, seed, stop_after_epoch, dev, "crnn"))
+              **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
+                            "crnn"))
     info = {"stage": "crnn", "kind": "crnn", "preset": p.name, "seed": seed, "epochs": epochs,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
-            "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop}
+            "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
+            "ema_max_alpha": ema_max_alpha_for(epochs * steps)}
     return _finish(out_dir, res, info, model, classes, p, "crnn", "crnn", None, t_start)

@@ -3,8 +3,8 @@
 Supervised (MAT-SED's weights)::
 
     L_sup = BCE(frames, strong)            strong clips, valid frames only
-          + 0.5 * BCE(pooled clip, weak)    clips with weak labels
-          + 2   * BCE(AT head, weak)        clips with weak labels
+          + 0.5 * BCE(pooled clip, weak)    weak clips
+          + 2   * BCE(AT head, weak)        weak clips
 
 Consistency (MSE against the teacher, whole batch including unlabeled)::
 
@@ -43,10 +43,13 @@ def supervised_losses(out: dict, batch: dict, recipe: Recipe) -> dict[str, Tenso
     """MAT-SED's supervised terms, each already weighted; keys strong, weak, at.
 
     strong: BCE on frame logits, strong clips and valid frames only;
-    weak:   BCE(linear-softmax pooled clip score, weak label), clips with weak labels;
-    at:     BCE(AT head, weak label), clips with weak labels (absent without an AT head).
+    weak:   BCE(linear-softmax pooled clip score, weak label), weak clips only;
+    at:     BCE(AT head, weak label), weak clips only (absent without an AT head).
+    Strong clips train the frame term alone, as in the official code (and the DCASE
+    baseline), which slices the batch: their clip labels are already in their frames.
     ``batch["strong"]`` and ``batch["frame_mask"]`` must be at the model's frame rate."""
-    has_strong, has_weak = batch["has_strong"].bool(), batch["has_weak"].bool()
+    has_strong = batch["has_strong"].bool()
+    has_weak = batch["has_weak"].bool() & ~has_strong  # the weak part of the batch
     frame_bce = F.binary_cross_entropy_with_logits(out["frame_logits"].float(),
                                                    batch["strong"].float(), reduction="none")
     frame_ok = batch["frame_mask"].bool() & has_strong[:, None]

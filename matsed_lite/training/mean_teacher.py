@@ -5,9 +5,10 @@ Why a mean teacher? Strong (frame-level) labels are scarce and synthetic; weak
 trained on whatever labels a clip has, and on *all* clips to agree with a
 teacher whose weights are an exponential moving average (EMA) of its own:
 ``teacher <- alpha * teacher + (1 - alpha) * student`` after every step, with
-``alpha = min(1 - 1/step, 0.999)`` (the engine does this). The teacher is a
-temporal ensemble of students: smoother, usually better, and it is the model
-we keep.
+``alpha = min(1 - 1/step, max_alpha)`` (the engine does this; ``ema`` explains
+``max_alpha``: 0.999 in the paper, a tenth of the run as horizon at lite budgets).
+The teacher is a temporal ensemble of students: smoother, usually better, and it
+is the model we keep.
 
 One step (``train_step``), the same code for every stage:
 
@@ -21,8 +22,8 @@ One step (``train_step``), the same code for every stage:
 3. losses. Supervised (MAT-SED's weights)::
 
        L_sup = BCE(frames, strong)            strong clips, valid frames only
-             + 0.5 * BCE(pooled clip, weak)    strong + weak clips
-             + 2   * BCE(AT head, weak)        strong + weak clips
+             + 0.5 * BCE(pooled clip, weak)    weak clips
+             + 2   * BCE(AT head, weak)        weak clips
 
    Consistency (MSE against the teacher, whole batch including unlabeled)::
 
@@ -61,9 +62,11 @@ audio). Student and teacher therefore see the same input in stage 1; their
 difference comes from the EMA only.
 
 Model selection: validation PSDS1 of the student and of the teacher are
-computed every epoch and both recorded; the best epoch is the one with the
-best *teacher* PSDS1, because the teacher is what we keep and what stage 2
-starts from (MAT-SED does the same).
+computed every epoch on the test-time chain (temperature ``val_temperature``,
+soft weak mask, median filter) and both recorded, with per-class PSDS1 and
+frame AP; the best epoch is the one with the best *teacher* PSDS1, because the
+teacher is what we keep and what stage 2 starts from (MAT-SED does the same).
+Ties go to the later epoch.
 
 Learning rates: the paper's values scaled by ``lr_scale`` (default: the
 preset's ``stage1_lr_scale`` / ``stage2_lr_scale``, 25 and 10 for the lite presets,
@@ -79,13 +82,17 @@ from __future__ import annotations
 import warnings
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from ..data.labels import pool_time
 from ..evaluation.frame_prediction import padding_mask, predict_frames, run_model
+from ..evaluation.postprocessing import postprocess_all
 from ..evaluation.sed_metrics import evaluate_sed
+from ..evaluation.tagging import average_precision_per_class
 from ..presets import Preset, Recipe
 from .augment import augment_batch, spec_augment
+from .ema import batchnorm_tracking
 from .engine import epoch_seed
 from .losses import consistency_losses, supervised_losses
 from .ramps import consistency_weight
@@ -112,7 +119,8 @@ def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
         s_in, t_in = {}, {}
         if "mel" in b:
             if recipe.spec_augment:
-                s_in["mel"], t_in["mel"] = spec_augment(b["mel"], g), spec_augment(b["mel"], g)
+                db = recipe.filter_db_range
+                s_in["mel"], t_in["mel"] = spec_augment(b["mel"], g, db), spec_augment(b["mel"], g, db)
             else:
                 s_in["mel"] = t_in["mel"] = b["mel"]
             kpm = None  # the encoder sees the whole padded clip
@@ -120,7 +128,8 @@ def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
             s_in = t_in = {"frames": b["frames"], "clip_embedding": b["clip_embedding"]}
             kpm = padding_mask(b["frame_mask"])
         out_s = run_model(model, s_in, kpm)
-        with torch.no_grad():
+        # The teacher's BatchNorm layers (the CRNN's) use and track its own statistics.
+        with torch.no_grad(), batchnorm_tracking(state.teacher):
             if teacher_features is not None and "mel" in t_in:
                 frames, clip = teacher_features(state.teacher, t_in["mel"])
                 out_t = run_model(state.teacher, {"frames": frames, "clip_embedding": clip}, kpm)
@@ -145,21 +154,52 @@ def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
 
 
 def make_evaluate(store, classes: Sequence[str], frame_hop: float, ground_truth, durations,
-                  features: Callable | None = None) -> Callable:
-    """``evaluate(model, state)`` for the engine: PSDS1 and PSDS2 of the student
-    and of the teacher on the validation split (raw frame probabilities, no
-    post-processing)."""
+                  features: Callable | None = None, temperature: float = 1.0,
+                  post: str = "median") -> Callable:
+    """``evaluate(model, state)`` for the engine: student and teacher on the validation split.
+
+    Scored as at test time, which is what MAT-SED selects on: frame scores at
+    ``temperature`` (through ``features``, e.g. global-local fusion), the soft weak
+    mask and the per-class ``post`` filter, then PSDS1 and PSDS2
+    (``val/{student,teacher}_psds1``, ...). Diagnostics for each class, logged every
+    epoch: PSDS1 (``val/teacher_psds1/<class>``) and the frame AP of the raw frame
+    scores against the frame labels (``val/teacher_frame_ap/<class>``), which shows a
+    class that learns before PSDS can see it."""
+    labels: dict[int, tuple] = {}  # frame labels per output length, made once
+
+    def frame_labels(n_out: int):
+        if n_out not in labels:
+            items = [store.item(i) for i in range(len(store))]
+            factor = max(1, items[0]["strong"].shape[0] // n_out)
+            y = np.concatenate([pool_time(it["strong"][None].float(), factor)[0, :n_out].numpy()
+                                for it in items])
+            ok = np.concatenate([pool_time(it["frame_mask"][None].float(), factor)[0, :n_out]
+                                 .numpy() > 0.5 for it in items])
+            labels[n_out] = (y[ok], ok)
+        return labels[n_out]
+
     def evaluate(model, state):
         res = {}
         for who, net in (("student", model), ("teacher", state.teacher)):
-            probs = predict_frames(net, store, state.device, features=features,
-                                   amp_context=state.autocast())
+            frames, clips = predict_frames(net, store, state.device, features=features,
+                                           amp_context=state.autocast(), with_clip=True,
+                                           temperature=temperature)
+            scores = postprocess_all(frames, clips, classes, frame_hop, filter=post)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # tiny sets miss classes: evaluation says so once
-                r = evaluate_sed(probs, frame_hop, classes, ground_truth, durations)
+                r = evaluate_sed(scores, frame_hop, classes, ground_truth, durations)
             res[f"val/{who}_psds1"] = r["psds1"]
             res[f"val/{who}_psds2"] = r["psds2"]
+            names = store.filenames
+            n_out = frames[names[0]].shape[0]
+            y, ok = frame_labels(n_out)
+            x = np.concatenate([frames[n] for n in names])[ok]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ap = average_precision_per_class(x, y)
+            for k, c in enumerate(classes):
+                res[f"val/{who}_psds1/{c}"] = r["per_class"]["psds1"].get(c, float("nan"))
+                res[f"val/{who}_frame_ap/{c}"] = float(ap[k])
         return res
 
     return evaluate
-

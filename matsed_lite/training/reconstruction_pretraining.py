@@ -28,12 +28,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data.datasets import layout_for, make_datasets
+from ..data.datasets import make_datasets
+from ..data.layout import infer_classes, layout_for
 from ..models.attention import POSITIONS
 from ..models.frame_cache import FrameCache, encode_splits
 from ..models.matsed import ContextNetwork, ReconstructionHead
 from ..models.passt_lite import load_pretrained_encoder
-from ..presets import (DESED_CLASSES, RECONSTRUCTION_SHIFT_STD, RECONSTRUCTION_WEIGHT_DECAY, Preset,
+from ..presets import (RECONSTRUCTION_SHIFT_STD, RECONSTRUCTION_WEIGHT_DECAY, Preset,
                        get_preset)
 from .engine import LAST_CHECKPOINT, EpochSampler, fit, load_checkpoint
 from .masking import MaskedFrames, bert_replace, block_mask, interpolate_masked, masked_mse
@@ -295,7 +296,9 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         if getattr(encoder, "dim", p.context_dim) != p.context_dim:
             raise ValueError(f"preset {p.name!r}: context_dim {p.context_dim} must equal the "
                              f"encoder's width {encoder.dim}")
-        datasets = make_datasets(layout, p, classes=DESED_CLASSES,
+        # Labels are unused here, but reading a split checks them: take the folder's own
+        # classes (any DESED-format data set, not only the ten DESED ones).
+        datasets = make_datasets(layout, p, classes=infer_classes(layout),
                                  splits=TRAIN_SPLITS + (VALID_SPLIT,))
         cache = encode_splits(datasets, encoder, p, device=device, progress=progress)
     train, valid = cache.split(TRAIN_SPLITS), cache.split(VALID_SPLIT)

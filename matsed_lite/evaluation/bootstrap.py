@@ -1,0 +1,94 @@
+"""How sure is a score? Bootstrap intervals over clips, and frame AP per class (chapter 08).
+
+One evaluation set gives one PSDS; a second set of clips from the same source
+would give another. Resampling the clips with replacement (the bootstrap)
+estimates that spread: score ``n_resamples`` sets of N clips drawn from the N we
+have and report the central ``level`` of the scores. Two systems whose
+intervals do not overlap differ by more than the choice of clips explains.
+
+Frame AP per class ranks every valid frame of every clip by its raw score
+against the frame labels: a threshold-free diagnostic that moves before PSDS
+does (PSDS needs whole events to cross its tolerance criteria).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..data.labels import events_to_frames
+from .ground_truth import audio_id
+from .sed_metrics import evaluate_sed
+from .tagging import average_precision_per_class
+
+
+def resample_clips(ids: Sequence[str], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """N (new id, original id) pairs drawn with replacement from N ids; a clip drawn
+    k times appears as k distinct ids ("id", "id#2", ...), so each copy counts."""
+    drawn = rng.integers(0, len(ids), len(ids))
+    seen: dict[str, int] = {}
+    out = []
+    for i in drawn:
+        cid = ids[int(i)]
+        seen[cid] = seen.get(cid, 0) + 1
+        out.append((cid if seen[cid] == 1 else f"{cid}#{seen[cid]}", cid))
+    return out
+
+
+def bootstrap_intervals(scores: Mapping[str, np.ndarray], frame_hop: float,
+                        classes: Sequence[str], ground_truth: Mapping, durations: Mapping,
+                        n_resamples: int = 50, level: float = 0.95, seed: int = 0,
+                        settings: Sequence[str] = ("psds1", "psds2")) -> dict:
+    """{setting: (low, high)}: percentile intervals of each PSDS over clip resamples.
+
+    scores are post-processed frame scores keyed like the ground truth (".wav" or
+    not); every resample is scored exactly like the full set (``evaluate_sed``)."""
+    if n_resamples < 2:
+        raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    by_id = {audio_id(k): v for k, v in scores.items()}
+    gt = {audio_id(k): v for k, v in ground_truth.items()}
+    dur = {audio_id(k): v for k, v in durations.items()}
+    ids = sorted(by_id)
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {s: [] for s in settings}
+    for _ in range(n_resamples):
+        pairs = resample_clips(ids, rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a resample can miss a rare class
+            r = evaluate_sed({new: by_id[old] for new, old in pairs}, frame_hop, classes,
+                             {new: gt[old] for new, old in pairs},
+                             {new: dur[old] for new, old in pairs}, settings=settings)
+        for s in settings:
+            values[s].append(r[s])
+    tail = 100 * (1 - level) / 2
+    out = {}
+    for s, v in values.items():
+        v = np.asarray(v, dtype=float)
+        v = v[~np.isnan(v)]
+        out[s] = (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) \
+            if len(v) else (float("nan"), float("nan"))
+    return out
+
+
+def frame_ap_per_class(frames: Mapping[str, np.ndarray], frame_hop: float,
+                       classes: Sequence[str], ground_truth: Mapping,
+                       durations: Mapping) -> dict[str, float]:
+    """AP of the raw frame scores (T, K) of every clip against frame labels made from
+    the ground-truth events at the same hop; frames past a clip's duration are left
+    out. NaN for a class without any active frame."""
+    gt = {audio_id(k): v for k, v in ground_truth.items()}
+    dur = {audio_id(k): float(v) for k, v in durations.items()}
+    xs, ys = [], []
+    for name, x in frames.items():
+        cid = audio_id(name)
+        n = min(len(x), int(np.ceil(dur[cid] / frame_hop - 1e-6)))
+        y = events_to_frames(gt[cid], classes, n, frame_hop)
+        xs.append(np.asarray(x)[:n])
+        ys.append(np.asarray(y)[:n])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ap = average_precision_per_class(np.concatenate(xs), np.concatenate(ys))
+    return {c: float(a) for c, a in zip(classes, ap)}

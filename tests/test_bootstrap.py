@@ -1,0 +1,54 @@
+"""Bootstrap intervals over clips and frame AP per class."""
+import numpy as np
+import pytest
+
+from matsed_lite.data.labels import events_to_frames
+from matsed_lite.evaluation.bootstrap import (bootstrap_intervals, frame_ap_per_class,
+                                              resample_clips)
+from matsed_lite.evaluation.sed_metrics import evaluate_sed
+
+CLASSES = ["a", "b"]
+HOP = 0.1
+
+
+def _set(n=24, noise=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    gt, durations, scores = {}, {}, {}
+    for i in range(n):
+        name = f"clip_{i:02d}.wav"
+        on = float(rng.uniform(0, 6))
+        events = [(on, on + float(rng.uniform(1, 3)), CLASSES[i % 2])]
+        gt[name], durations[name] = events, 10.0
+        y = events_to_frames(events, CLASSES, 100, HOP)
+        scores[name] = np.clip(y * (1 - noise) + noise * rng.random(y.shape), 0, 1)
+    return scores, gt, durations
+
+
+def test_resampling_keeps_the_count_and_names_copies_apart():
+    pairs = resample_clips(["x", "y", "z"], np.random.default_rng(1))
+    assert len(pairs) == 3
+    assert len({new for new, _ in pairs}) == 3
+    assert all(new.split("#")[0] == old for new, old in pairs)
+
+
+def test_intervals_bracket_the_score_and_widen_with_noise():
+    scores, gt, dur = _set(noise=0.6)
+    full = evaluate_sed(scores, HOP, CLASSES, gt, dur)
+    iv = bootstrap_intervals(scores, HOP, CLASSES, gt, dur, n_resamples=30, seed=0)
+    lo, hi = iv["psds1"]
+    assert lo < hi and lo - 0.05 <= full["psds1"] <= hi + 0.05
+    assert iv == bootstrap_intervals(scores, HOP, CLASSES, gt, dur, n_resamples=30, seed=0)
+    s0, g0, d0 = _set(noise=0.0)
+    clean = bootstrap_intervals(s0, HOP, CLASSES, g0, d0, n_resamples=30, seed=0)
+    assert clean["psds1"][1] - clean["psds1"][0] < hi - lo
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_intervals(scores, HOP, CLASSES, gt, dur, n_resamples=1)
+
+
+def test_frame_ap_is_one_for_perfect_scores_and_lower_for_noise():
+    s, g, d = _set(noise=0.0)
+    assert frame_ap_per_class(s, HOP, CLASSES, g, d) == {"a": pytest.approx(1.0),
+                                                         "b": pytest.approx(1.0)}
+    s, g, d = _set(noise=0.9, seed=2)
+    ap = frame_ap_per_class(s, HOP, CLASSES, g, d)
+    assert all(0 < v < 0.95 for v in ap.values())
