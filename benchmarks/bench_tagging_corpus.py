@@ -1,6 +1,6 @@
 """How fast the streamed tagging corpus renders, on one core.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_sound_families.py [--clips 200] [--preset cpu]
+    OMP_NUM_THREADS=1 python benchmarks/bench_tagging_corpus.py [--clips 200] [--preset cpu]
 
 Times ``render_tagging_clip`` (audio, labels) and the log-mel front end
 separately, then ``StreamedTaggingClips`` items end to end, with torch on one
@@ -15,10 +15,10 @@ import time
 import numpy as np
 import torch
 
-from matsed_lite.features import LogMel
+from matsed_lite.data.features import LogMel
+from matsed_lite.data.tagging_corpus import (FAMILY_CLASSES, StreamedTaggingClips,
+                                             render_tagging_clip, synthesize_family_event)
 from matsed_lite.presets import get_preset
-from matsed_lite.sound_families import (FAMILY_CLASSES, StreamedTaggingClips, render_tagging_clip,
-                                        synthesize_family_event)
 
 
 def main() -> None:

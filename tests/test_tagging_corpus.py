@@ -1,15 +1,14 @@
-"""The broad sound family and its streamed tagging corpus."""
+"""The broad tagging corpus (data/tagging_corpus.py and its sound families)."""
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from matsed_lite.desed_lite import PEAK_LIMIT, active_rms
-from matsed_lite.event_sounds import MIN_EVENT_SECONDS, synthesize_event
-from matsed_lite.features import LogMel
-from matsed_lite.presets import DESED_CLASSES, get_preset
-from matsed_lite.sound_families import (
+from matsed_lite.data.desed_lite import PEAK_LIMIT, active_rms
+from matsed_lite.data.event_sounds import MIN_EVENT_SECONDS, synthesize_event
+from matsed_lite.data.features import LogMel
+from matsed_lite.data.tagging_corpus import (
     DESED_INDICES,
     FAMILY_CLASSES,
     FAMILY_SECONDS,
@@ -20,6 +19,7 @@ from matsed_lite.sound_families import (
     synthesize_family_event,
     tagging_clip_events,
 )
+from matsed_lite.presets import DESED_CLASSES, get_preset
 
 SR = 16000
 NEW_CLASSES = [c for c in FAMILY_CLASSES if c not in DESED_CLASSES]
@@ -148,7 +148,7 @@ def test_other_clip_lengths_and_rates():
 
 
 def test_rendering_speed_sanity_bound():
-    # Not a benchmark (see benchmarks/bench_sound_families.py): a generous bound
+    # Not a benchmark (see benchmarks/bench_tagging_corpus.py): a generous bound
     # that catches an accidental per-sample Python loop.
     t = time.perf_counter()
     for i in range(50):
