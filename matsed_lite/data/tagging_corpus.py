@@ -134,6 +134,17 @@ FAMILY_CLASSES: tuple[str, ...] = tuple(sorted(DESED_CLASSES + tuple(_FAMILY_MOD
 DESED_INDICES: tuple[int, ...] = tuple(FAMILY_CLASSES.index(c) for c in DESED_CLASSES)
 
 
+def tagger_classes(n_outputs: int) -> tuple[str, ...]:
+    """The class list of a tagging head with ``n_outputs`` outputs: the ten DESED
+    classes (a DESED-lite tagger) or ``FAMILY_CLASSES`` (a broad-corpus tagger)."""
+    for classes in (DESED_CLASSES, FAMILY_CLASSES):
+        if n_outputs == len(classes):
+            return tuple(classes)
+    raise ValueError(f"a tagging head of {n_outputs} outputs matches neither the "
+                     f"{len(DESED_CLASSES)} DESED classes nor the {len(FAMILY_CLASSES)} "
+                     f"broad-corpus classes")
+
+
 def _check_label(label):
     if label not in FAMILY_CLASSES:
         raise ValueError(f"unknown sound family {label!r}; known: {', '.join(FAMILY_CLASSES)}")
@@ -297,13 +308,39 @@ class StreamedTaggingClips(torch.utils.data.Dataset):
         return item
 
 
+class StreamedEpochs:
+    """``epoch -> DataLoader`` of fresh clips per epoch: the callable form that
+    ``engine.fit`` accepts as ``train_data``; ``len()`` is the batches per epoch.
+
+    Epoch ``e`` holds clips ``e * n_clips`` to ``(e + 1) * n_clips - 1`` in index
+    order (they are already i.i.d. draws, so there is nothing to shuffle). Items
+    depend only on (seed, index), and the loader draws its worker seeds from its
+    own generator seeded from (seed, epoch), never from the global RNG: the
+    batches, and the training RNG stream, are the same for any ``num_workers``
+    and after a resume. Workers render and featurise while the model trains."""
+
+    def __init__(self, n_clips: int, seed: int, preset: "Preset | str", batch_size: int,
+                 num_workers: int = 0, strong: bool = False, drop_last: bool = True):
+        self.n_clips, self.seed, self.preset = int(n_clips), int(seed), get_preset(preset)
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.strong, self.drop_last = strong, drop_last
+
+    def __len__(self) -> int:
+        whole, rest = divmod(self.n_clips, self.batch_size)
+        return whole + (1 if rest and not self.drop_last else 0)
+
+    def __call__(self, epoch: int) -> torch.utils.data.DataLoader:
+        ds = StreamedTaggingClips(self.n_clips, self.seed, self.preset, epoch=epoch,
+                                  strong=self.strong)
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence(
+            [self.seed, STREAM_ID, int(epoch)]).generate_state(1)[0]))
+        return torch.utils.data.DataLoader(ds, batch_size=self.batch_size,
+                                           num_workers=self.num_workers, drop_last=self.drop_last,
+                                           persistent_workers=False, generator=g)
+
+
 def streamed_epochs(n_clips: int, seed: int, preset: "Preset | str", batch_size: int,
-                    num_workers: int = 0, strong: bool = False):
-    """``epoch -> DataLoader`` of fresh clips per epoch, the callable form that
-    ``engine.fit`` accepts as ``train_data`` (clip order within an epoch is the
-    index order: the clips are already i.i.d. draws)."""
-    def loader(epoch: int):
-        ds = StreamedTaggingClips(n_clips, seed, preset, epoch=epoch, strong=strong)
-        return torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                                           drop_last=True, persistent_workers=False)
-    return loader
+                    num_workers: int = 0, strong: bool = False,
+                    drop_last: bool = True) -> StreamedEpochs:
+    """The ``StreamedEpochs`` of stream ``seed`` (see there)."""
+    return StreamedEpochs(n_clips, seed, preset, batch_size, num_workers, strong, drop_last)
