@@ -5,6 +5,7 @@
     matsed-lite data check ROOT [--classes A,B,...] [--skip-missing]
     matsed-lite notebooks [--preset P] [--only 00,03] [--out DIR]
     matsed-lite pretrain-encoder --data ROOT --preset P --out DIR [--seed N] [--epochs N] [--resume]
+                               [--corpus desed|broad] [--clips-per-epoch N] [--workers N]
     matsed-lite pretrain   --data ROOT --preset P --out RUN_DIR [--resume]
     matsed-lite finetune   --stage 1|2 --data ROOT --preset P --out RUN_DIR [--init PATH] [--resume]
     matsed-lite train-crnn --data ROOT --preset P --out RUN_DIR [--resume]
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .presets import PRESETS, get_preset
+from .presets import ENCODER_DATA_WORKERS, PRESETS, get_preset
 
 
 def _preset_arg(value: str) -> str:
@@ -89,7 +90,8 @@ def _add_data_commands(sub) -> None:
 
 def _add_training_commands(sub) -> None:
     p = sub.add_parser("pretrain-encoder",
-                       help="pre-train PaSST-lite as a tagger on DESED-lite's tagging corpus")
+                       help="pre-train PaSST-lite as a tagger on DESED-lite's tagging corpus "
+                            "or the streamed broad corpus")
     p.add_argument("--data", required=True, type=Path,
                    help="DESED-lite folder (the tagging splits are generated there if missing)")
     p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
@@ -97,6 +99,14 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--seed", default=0, type=int)
     p.add_argument("--epochs", default=None, type=int, help="default: the recipe's")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--corpus", default="desed", choices=("desed", "broad"),
+                   help="desed: DESED-lite's tagging split (10 classes); broad: fresh streamed "
+                        "clips of 54 sound classes every epoch (default: desed)")
+    p.add_argument("--clips-per-epoch", default=None, type=int,
+                   help="broad: fresh clips per epoch (default: the preset's)")
+    p.add_argument("--workers", default=ENCODER_DATA_WORKERS, type=int,
+                   help=f"broad: DataLoader workers rendering clips while the model trains "
+                        f"(default: {ENCODER_DATA_WORKERS})")
     p.set_defaults(func=cmd_pretrain_encoder)
 
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
@@ -226,7 +236,8 @@ def cmd_pretrain_encoder(args) -> int:
 
     try:
         result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
-                                  epochs=args.epochs, resume=args.resume)
+                                  epochs=args.epochs, resume=args.resume, corpus=args.corpus,
+                                  clips_per_epoch=args.clips_per_epoch, workers=args.workers)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -82,6 +82,9 @@ class Preset:
     # --- stage settings that scale with the preset ------------------------------------
     encoder_epochs: int     # PaSST-lite tagging pre-training (the shipped encoder's recipe)
     encoder_batch: int
+    encoder_broad_epochs: int     # ... on the streamed broad corpus (``--corpus broad``)
+    encoder_clips_per_epoch: int  # fresh broad-corpus clips per epoch
+    encoder_broad_val_clips: int  # held-out broad-corpus clips scored every epoch
     pretrain_lr: float      # masked reconstruction's peak LR (see RECONSTRUCTION below)
     stage1_lr_scale: float  # the paper's fine-tuning LRs times this (see LITE_LR_SCALE)
     stage2_lr_scale: float
@@ -165,7 +168,9 @@ SMOKE = Preset(
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=2, stage1_epochs=2, stage2_epochs=2, crnn_epochs=2,
     batch_strong=4, batch_weak=2, batch_unlabeled=4,
-    encoder_epochs=2, encoder_batch=8, pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
+    encoder_epochs=2, encoder_batch=8,
+    encoder_broad_epochs=2, encoder_clips_per_epoch=16, encoder_broad_val_clips=8,
+    pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
 )
 
 # A real run on a 2-core laptop. `matsed-lite train` (pretrain + stages 1 and 2) took
@@ -186,7 +191,9 @@ CPU = Preset(
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=10, stage1_epochs=6, stage2_epochs=4, crnn_epochs=4,
     batch_strong=8, batch_weak=4, batch_unlabeled=8,
-    encoder_epochs=20, encoder_batch=32, pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
+    encoder_epochs=20, encoder_batch=32,
+    encoder_broad_epochs=60, encoder_clips_per_epoch=3200, encoder_broad_val_clips=512,
+    pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
 )
 
 # One Colab-class GPU: the lite geometry with more data.
@@ -203,7 +210,9 @@ GPU = Preset(
     frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=60,
     batch_strong=12, batch_weak=12, batch_unlabeled=24,
-    encoder_epochs=40, encoder_batch=64, pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
+    encoder_epochs=40, encoder_batch=64,
+    encoder_broad_epochs=60, encoder_clips_per_epoch=12800, encoder_broad_val_clips=1024,
+    pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
 )
 
 # The official geometry: PaSST-S's front end and size (32 kHz, 128 mels, hop
@@ -223,7 +232,9 @@ PAPER = Preset(
     frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=200,
     batch_strong=4, batch_weak=4, batch_unlabeled=4,
-    encoder_epochs=40, encoder_batch=32, pretrain_lr=1e-4, stage1_lr_scale=1.0, stage2_lr_scale=1.0,
+    encoder_epochs=40, encoder_batch=32,
+    encoder_broad_epochs=40, encoder_clips_per_epoch=20000, encoder_broad_val_clips=1000,
+    pretrain_lr=1e-4, stage1_lr_scale=1.0, stage2_lr_scale=1.0,
 )
 
 PRESETS = {p.name: p for p in (SMOKE, CPU, GPU, PAPER)}
@@ -250,6 +261,12 @@ def get_preset(name_or_preset: "str | Preset", **overrides) -> Preset:
 
 ENCODER_LR, ENCODER_WEIGHT_DECAY, ENCODER_WARMUP_EPOCHS = 1e-3, 0.05, 1
 ENCODER_MIXUP_P, ENCODER_MIXUP_ALPHA = 0.5, 0.3
+# The broad corpus (``data.tagging_corpus``, ``--corpus broad``): every epoch trains on
+# ``encoder_clips_per_epoch`` fresh streamed clips, rendered and featurised by
+# ENCODER_DATA_WORKERS DataLoader workers while the model trains (1: the second of
+# two cores); the held-out clips come from stream seed + ENCODER_BROAD_VAL_SEED_OFFSET.
+ENCODER_DATA_WORKERS = 1
+ENCODER_BROAD_VAL_SEED_OFFSET = 1_000_000
 
 
 # ---------------------------------------------------------------------------

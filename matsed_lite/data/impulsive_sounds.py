@@ -207,8 +207,9 @@ def dog(rng, n, sr):
     return sosfilt(sos, out)
 
 
-# Vowel formants (F1, F2, F3, Hz) of an adult male voice (Peterson & Barney).
-_VOWELS = np.array([
+# Vowel formants (F1, F2, F3, Hz) of an adult male voice (Peterson & Barney), a row per
+# vowel; public: tonal_sounds' sung vowels use them too.
+VOWELS = np.array([
     (270, 2290, 3010), (390, 1990, 2550), (530, 1840, 2480), (660, 1720, 2410),
     (730, 1090, 2440), (570, 840, 2410), (440, 1020, 2240), (300, 870, 2240),
     (640, 1190, 2390), (490, 1350, 1690),
@@ -244,7 +245,7 @@ def speech(rng, n, sr):
     out = np.zeros(n, dtype=np.float32)
     bws = np.array([70.0, 100.0, 140.0]) * rng.uniform(0.8, 1.4)
     for start, length in segments:
-        v0, v1 = _VOWELS[rng.integers(len(_VOWELS), size=2)]
+        v0, v1 = VOWELS[rng.integers(len(VOWELS), size=2)]
         f0s, f1s = v0 * tract, v1 * tract
         keep = f1s < 0.45 * sr
         src = voice[start:start + length] + breath * rng.standard_normal(length, dtype=np.float32)

@@ -243,14 +243,23 @@ def shipped_encoder_recipe() -> dict:
 
 
 def load_pretrained_encoder(preset: "Preset | str" = "cpu",
-                            map_location: "str | torch.device" = "cpu") -> PaSSTLite:
-    """The shipped PaSST-lite (pre-trained on the DESED-lite tagging corpus), in eval mode.
+                            map_location: "str | torch.device" = "cpu",
+                            weights_dir=None) -> PaSSTLite:
+    """The shipped PaSST-lite (pre-trained as a tagger), in eval mode.
 
+    ``weights_dir``: load ``encoder.pt`` and ``recipe.json`` from this folder (what
+    ``pretrain_encoder`` writes) instead of the shipped pair. The model is built
+    from the recipe's ``model_config``, so its tagging head has as many outputs
+    as the encoder was trained with: 10 (DESED-lite) or 54 (the broad corpus).
     The weights only fit presets with the same ``encoder_geometry`` (front end,
     mel settings, encoder size): smoke, cpu and gpu. Anything else raises a
     ValueError saying what to do instead."""
     p = get_preset(preset)
-    recipe = shipped_encoder_recipe()
+    if weights_dir is None:
+        recipe, weights = shipped_encoder_recipe(), SHIPPED_WEIGHTS
+    else:
+        recipe = json.loads((Path(weights_dir) / "recipe.json").read_text())
+        weights = Path(weights_dir) / "encoder.pt"
     recorded = [list(recipe["encoder_geometry"])]
     if json.loads(json.dumps(list(p.encoder_geometry))) not in recorded:
         raise ValueError(
@@ -263,6 +272,6 @@ def load_pretrained_encoder(preset: "Preset | str" = "cpu",
     model = PaSSTLite(**cfg)
     model.feature_block = p.encoder_feature_block
     model.frames_per_token = p.frames_per_token
-    state = torch.load(SHIPPED_WEIGHTS, map_location=map_location, weights_only=True)
+    state = torch.load(weights, map_location=map_location, weights_only=True)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()

@@ -17,9 +17,14 @@ The recipe (``pretrain_encoder``):
 * AdamW, linear warm-up then cosine decay, best epoch by tagging_eval mAP;
 * writes ``encoder.pt`` (fp16 state dict) and ``recipe.json``.
 
+``corpus="broad"`` trains on the streamed broad corpus instead (54 classes,
+fresh clips every epoch, see ``broad_pretraining``); it is still scored on
+tagging_eval over the DESED columns.
+
 ``tagging_check`` scores an encoder on the first clips of tagging_eval,
 regenerated from scratch: the shipped weights record that number, and a test
 recomputes it, so a generator change that makes the weights stale fails CI.
+A broad-corpus encoder is scored on its DESED columns.
 """
 from __future__ import annotations
 
@@ -36,13 +41,17 @@ import torch.nn.functional as F
 
 from ..data.datasets import SplitSpec, WeakDataset
 from ..data.desed_lite import generate_desed_lite
-from .engine import fit, load_checkpoint, warmup_cosine
-from ..evaluation.tagging import average_precision_per_class
 from ..data.features import LogMel
+from ..data.tagging_corpus import DESED_INDICES, FAMILY_CLASSES, tagger_classes
+from ..evaluation.tagging import average_precision_per_class
 from ..models.passt_lite import PaSSTLite
-from ..presets import (DESED_CLASSES, ENCODER_LR, ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_P,
-                       ENCODER_WARMUP_EPOCHS, ENCODER_WEIGHT_DECAY, Preset, get_preset)
+from ..presets import (DESED_CLASSES, ENCODER_DATA_WORKERS, ENCODER_LR, ENCODER_MIXUP_ALPHA,
+                       ENCODER_MIXUP_P, ENCODER_WARMUP_EPOCHS, ENCODER_WEIGHT_DECAY, Preset,
+                       get_preset)
 from ..runtime import seed_everything
+from .broad_pretraining import (broad_recipe_fields, broad_train_data, broad_validation_mels,
+                                check_corpus)
+from .engine import fit, load_checkpoint, warmup_cosine
 
 CHECK_CLIPS = 64          # clips of tagging_eval in the shipped-weights check
 CHECK_TOLERANCE = 0.02    # allowed |mAP - recorded| (CPU/GPU kernels differ slightly)
@@ -95,18 +104,29 @@ class MelTagging(torch.utils.data.Dataset):
 @torch.no_grad()
 def score_tagger(model: torch.nn.Module, mels: torch.Tensor, targets: torch.Tensor,
                  batch_size: int = 64, device=None) -> dict:
-    """{"mAP", "per_class_ap"} of a tagger (logits = model(mel)) on cached log-mels."""
+    """{"mAP", "per_class_ap"} of a tagger (logits = model(mel)) on cached log-mels.
+
+    ``targets`` has a column per class of ``tagger_classes(K)`` (K = 10: DESED,
+    54: the broad corpus). A broad-corpus tagger (54 outputs) scored against DESED
+    targets (10 columns) is scored on its DESED columns (``DESED_INDICES``).
+    ``per_class_ap`` is keyed by class name; None for a class without positives."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     scores = torch.cat([torch.sigmoid(model(mels[i:i + batch_size].to(device)).float()).cpu()
                         for i in range(0, len(mels), batch_size)])
     model.train(was_training)
+    classes = tagger_classes(targets.shape[1])
+    if scores.shape[1] != targets.shape[1]:
+        if classes != tuple(DESED_CLASSES) or scores.shape[1] != len(FAMILY_CLASSES):
+            raise ValueError(f"a tagger of {scores.shape[1]} outputs cannot be scored against "
+                             f"{targets.shape[1]} target columns")
+        scores = scores[:, list(DESED_INDICES)]
     ap = average_precision_per_class(scores, targets)
     valid = ap[~np.isnan(ap)]
     return {"mAP": float(valid.mean()) if len(valid) else float("nan"),
             "per_class_ap": {c: (None if np.isnan(a) else float(a))
-                             for c, a in zip(DESED_CLASSES, ap)}}
+                             for c, a in zip(classes, ap)}}
 
 
 def tagging_check(model: torch.nn.Module, preset: "Preset | str" = "cpu", seed: int = 0,
@@ -155,37 +175,60 @@ def tagging_step(model, batch, state):
     return loss, {}
 
 
-def _command(data_root, preset, out_dir, seed, epochs, resume) -> str:
+def _command(data_root, preset, out_dir, seed, epochs, resume, corpus="desed",
+             clips_per_epoch=None, workers=ENCODER_DATA_WORKERS) -> str:
     cmd = f"matsed-lite pretrain-encoder --data {data_root} --preset {preset} --out {out_dir} --seed {seed}"
     if epochs is not None:
         cmd += f" --epochs {epochs}"
+    if corpus != "desed":
+        cmd += f" --corpus {corpus} --clips-per-epoch {clips_per_epoch} --workers {workers}"
     return cmd + (" --resume" if resume else "")
 
 
 def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                      epochs: int | None = None, resume: bool = False,
-                     progress: bool = True) -> dict:
-    """Pre-train PaSST-lite on the tagging corpus; returns the recipe dict.
+                     progress: bool = True, corpus: str = "desed",
+                     clips_per_epoch: int | None = None,
+                     workers: int = ENCODER_DATA_WORKERS) -> dict:
+    """Pre-train PaSST-lite as a tagger; returns the recipe dict.
 
-    Generates ``tagging`` and ``tagging_eval`` under ``data_root`` if missing
-    (data seed = ``seed``), trains with the engine (checkpoints and log in
-    ``out_dir/run``, resumable), and writes ``out_dir/encoder.pt`` (the best
-    epoch's weights as an fp16 state dict) and ``out_dir/recipe.json``."""
+    ``corpus="desed"``: on DESED-lite's ``tagging`` split (generated under
+    ``data_root`` if missing, data seed = ``seed``), ``epochs`` defaulting to
+    the preset's ``encoder_epochs``. ``corpus="broad"``: on ``clips_per_epoch``
+    (default: the preset's ``encoder_clips_per_epoch``) fresh streamed clips of
+    the broad corpus per epoch, rendered by ``workers`` DataLoader workers, with a
+    54-class head; ``epochs`` defaults to ``encoder_broad_epochs``. Both are
+    scored every epoch on ``tagging_eval`` (``val/mAP``, which picks the best
+    epoch); broad runs also on held-out broad clips (``val/broad_mAP``).
+
+    Trains with the engine (checkpoints and log in ``out_dir/run``, resumable
+    exactly), and writes ``out_dir/encoder.pt`` (the best epoch's weights as an
+    fp16 state dict) and ``out_dir/recipe.json``."""
     p = get_preset(preset)
-    epochs = int(epochs if epochs is not None else p.encoder_epochs)
+    broad = check_corpus(corpus) == "broad"
+    epochs = int(epochs if epochs is not None
+                 else p.encoder_broad_epochs if broad else p.encoder_epochs)
+    clips_per_epoch = int(clips_per_epoch or p.encoder_clips_per_epoch) if broad else None
     out_dir, data_root = Path(out_dir), Path(data_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    generate_desed_lite(data_root, p, seed=seed, splits=["tagging", "tagging_eval"],
-                        progress=progress)
-    train_mels, train_y = load_tagging_mels(data_root, p, "tagging", progress=progress)
+    generate_desed_lite(data_root, p, seed=seed, progress=progress,
+                        splits=["tagging_eval"] if broad else ["tagging", "tagging_eval"])
     eval_mels, eval_y = load_tagging_mels(data_root, p, "tagging_eval", progress=progress)
+    batch = p.encoder_batch
+    if broad:
+        train_data = broad_train_data(p, seed, clips_per_epoch, batch, workers)
+        val_mels, val_y = broad_validation_mels(p, seed, p.encoder_broad_val_clips, workers)
+        steps_per_epoch = len(train_data)
+    else:
+        train_mels, train_y = load_tagging_mels(data_root, p, "tagging", progress=progress)
+        train_data = MelTagging(train_mels, train_y)
+        steps_per_epoch = -(-len(train_mels) // batch)
     t_data = time.perf_counter() - t_start
 
     seed_everything(seed)
-    model = PaSSTLite.from_preset(p, n_classes=len(DESED_CLASSES))
-    batch = p.encoder_batch
-    steps_per_epoch = -(-len(train_mels) // batch)
+    n_classes = len(FAMILY_CLASSES) if broad else len(DESED_CLASSES)
+    model = PaSSTLite.from_preset(p, n_classes=n_classes)
     decay = [q for n, q in model.named_parameters() if q.ndim >= 2 and "pos" not in n
              and "token" not in n]
     no_decay = [q for n, q in model.named_parameters() if not (q.ndim >= 2 and "pos" not in n
@@ -196,9 +239,12 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                               ENCODER_WARMUP_EPOCHS * steps_per_epoch, start_factor=0.01, final_factor=0.01)
 
     def evaluate(m, state):
-        return {"val/mAP": score_tagger(m, eval_mels, eval_y, device=state.device)["mAP"]}
+        out = {"val/mAP": score_tagger(m, eval_mels, eval_y, device=state.device)["mAP"]}
+        if broad:
+            out["val/broad_mAP"] = score_tagger(m, val_mels, val_y, device=state.device)["mAP"]
+        return out
 
-    result = fit(model, tagging_step, MelTagging(train_mels, train_y), optimizer=optimizer,
+    result = fit(model, tagging_step, train_data, optimizer=optimizer,
                  epochs=epochs, out_dir=out_dir / "run", evaluate=evaluate, scheduler=scheduler,
                  batch_size=batch, seed=seed, grad_clip=5.0, monitor="val/mAP", mode="max",
                  resume=resume, progress=progress, desc="pretrain-encoder")
@@ -212,9 +258,13 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     final = score_tagger(model, eval_mels, eval_y, device=torch.device("cpu"))
     check = tagging_check(model, p, seed=seed, n=CHECK_CLIPS)
     check["tolerance"] = CHECK_TOLERANCE
-    chance = train_y.mean(0)  # a constant scorer's AP equals the class prevalence
+    data = {} if broad else {
+        "tagging": len(train_mels), "tagging_eval": len(eval_mels),
+        "train_prevalence": {c: float(v) for c, v in zip(DESED_CLASSES, train_y.mean(0))}}
     recipe = {
-        "command": _command(data_root, p.name, out_dir, seed, epochs, resume),
+        "command": _command(data_root, p.name, out_dir, seed, epochs, resume, corpus,
+                            clips_per_epoch, workers),
+        "corpus": corpus,
         "preset": p.name,
         "seed": seed,
         "epochs": epochs,
@@ -226,12 +276,14 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         "augmentation": {"time_roll": "uniform circular", "mixup_p": ENCODER_MIXUP_P,
                          "mixup_alpha": ENCODER_MIXUP_ALPHA, "patchout_time": p.patchout_time,
                          "patchout_freq": p.patchout_freq},
-        "data": {"tagging": len(train_mels), "tagging_eval": len(eval_mels),
-                 "train_prevalence": {c: float(v) for c, v in zip(DESED_CLASSES, chance)}},
+        "data": data,
+        # A constant scorer's AP equals the class prevalence: the mAP's chance level.
+        "eval_prevalence": {c: float(v) for c, v in zip(DESED_CLASSES, eval_y.mean(0))},
         "mAP": final["mAP"],
         "per_class_ap": final["per_class_ap"],
         "best_epoch_val_mAP_fp32": result["best_metric"],
-        "history": [{k: v for k, v in h.items() if k in ("epoch", "train/loss", "val/mAP", "lr")}
+        "history": [{k: v for k, v in h.items()
+                     if k in ("epoch", "train/loss", "val/mAP", "val/broad_mAP", "lr")}
                     for h in result["history"]],
         "check": check,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
@@ -247,5 +299,11 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         "n_parameters": sum(q.numel() for q in model.parameters()),
         "classes": list(DESED_CLASSES),
     }
+    if broad:
+        broad_fields = broad_recipe_fields(
+            seed, epochs, clips_per_epoch, workers, val_y,
+            score_tagger(model, val_mels, val_y, device=torch.device("cpu")))
+        recipe["data"] = {"tagging_eval": len(eval_mels), **broad_fields.pop("data")}
+        recipe.update(broad_fields)
     (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
     return recipe
