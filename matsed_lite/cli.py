@@ -129,6 +129,9 @@ def _add_training_commands(sub) -> None:
     p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
     _training_args(p, "the CRNN")
     p.add_argument("--classes", type=_list_arg, default=None)
+    p.add_argument("--recipe", default="crnn", choices=["crnn", "crnn_supervised"],
+                   help="crnn: the DCASE mean teacher (default); crnn_supervised: plain "
+                        "supervised training, no teacher, no augmentation")
     p.set_defaults(func=cmd_train_crnn)
 
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
@@ -253,7 +256,9 @@ _SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolat
 
 def _print_result(name: str, result: dict) -> None:
     shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
-    shown.update({k: v for k, v in (result.get("best") or {}).items() if isinstance(v, float)})
+    # overall numbers only: the per-class diagnostics ("psds1/Dog") are in the run's log
+    shown.update({k: v for k, v in (result.get("best") or {}).items()
+                  if isinstance(v, float) and "/" not in k})
     print(f"{name}: " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                   for k, v in shown.items()))
 
@@ -299,7 +304,7 @@ def cmd_train_crnn(args) -> int:
 
     return _run_stage(lambda: _print_result("crnn", train_crnn(
         args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
-        resume=args.resume, classes=args.classes)))
+        resume=args.resume, classes=args.classes, recipe=args.recipe)))
 
 
 def cmd_train(args) -> int:

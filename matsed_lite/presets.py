@@ -316,6 +316,7 @@ class Recipe:
     # measured): the range is doubled to keep the official strength.
     filter_db_range: tuple = (-9.0, 12.0)
     lr_final_factor: float = 1.0   # LR at the end of the run, after warm-up (cosine decay to it)
+    teacher: bool = True           # False: plain supervised training, no EMA teacher at all
     val_temperature: float = 0.5   # logits / T when scoring validation (MAT-SED: 0.5, as at test)
     # loss weights: supervised frames, pooled clip vs weak, AT vs weak;
     # consistency frames, pooled student vs teacher AT (or teacher pooled), AT vs AT
@@ -338,6 +339,13 @@ RECIPES = {
     "crnn": Recipe("crnn", lr_heads=1e-3, weight_decay=0.0, max_consistency=2.0, ramp="dcase",
                    ramp_fraction=50 / 200, lr_follows_ramp=True, mixup_beta=(0.2, 0.2),
                    w_weak=1.0, w_at=0.0, c_clip=1.0, c_at=0.0, val_temperature=1.0),
+    # The same CRNN trained as a newcomer would first try: supervised BCE on the strong and
+    # weak clips, Adam 1e-3, no teacher, no augmentation. The yardstick the mean teacher
+    # and its augmentations must beat.
+    "crnn_supervised": Recipe("crnn_supervised", lr_heads=1e-3, weight_decay=0.0,
+                              max_consistency=0.0, ramp="linear", spec_augment=False,
+                              time_roll_seconds=0.0, mixup_p=0.0, w_weak=1.0, w_at=0.0,
+                              c_clip=0.0, c_at=0.0, val_temperature=1.0, teacher=False),
 }
 
 

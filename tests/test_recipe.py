@@ -200,3 +200,24 @@ def test_filter_augment_has_the_official_strength():
     weak = (spec_augment(mel, torch.Generator().manual_seed(0), (-4.5, 6.0)) - mel).abs().mean()
     assert float(weak) < 0.6 * official
     assert not math.isnan(moved)
+
+
+# ---------------------------------------------------------------------------
+# the plain supervised CRNN: the yardstick the mean teacher must beat
+
+def test_supervised_crnn_trains_without_a_teacher_and_keeps_its_student(tmp_path):
+    from matsed_lite.data.desed_lite import generate_desed_lite
+    from matsed_lite.models.checkpoints import load_model
+    from matsed_lite.training.finetune import train_crnn
+
+    root = tmp_path / "data"
+    generate_desed_lite(root, "smoke", seed=0, progress=False,
+                        splits=["synth_train", "weak", "unlabeled", "validation"])
+    res = train_crnn(root, "smoke", tmp_path / "run", epochs=1, progress=False,
+                     recipe="crnn_supervised")
+    assert res["selected_by"] == "val/student_psds1" and res["ema_max_alpha"] is None
+    assert not any(k.startswith("teacher") for k in res["best"])
+    model, info = load_model(tmp_path / "run")
+    assert info["selected"] == "student"
+    with pytest.raises(ValueError, match="recipe"):
+        train_crnn(root, "smoke", tmp_path / "bad", epochs=1, progress=False, recipe="nope")

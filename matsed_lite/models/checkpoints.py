@@ -77,7 +77,10 @@ def save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes, 
     """Write ``out_dir/model.pt`` from an engine ``best.pt`` dict (its teacher is the
     selected model, its model the student), atomically."""
     ck = {"kind": kind, "stage": stage, "preset": p.name, "classes": list(classes), "pos": pos,
-          "model": best["teacher"], "student": best["model"], "selected": "teacher",
+          # the teacher is the model we keep; a run without one keeps its student
+          "model": best["teacher"] if best["teacher"] is not None else best["model"],
+          "student": best["model"],
+          "selected": "teacher" if best["teacher"] is not None else "student",
           "best_epoch": best["epoch"], "metrics": best["metrics"], **extra}
     enc = getattr(model, "encoder", None)
     if enc is not None:

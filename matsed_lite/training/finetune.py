@@ -111,7 +111,8 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
     b = next(h for h in history if h["epoch"] == res["best_epoch"])
     summary = {**recipe_info,
                "classes": list(classes), "epochs_done": res["epochs_done"],
-               "best_epoch": res["best_epoch"], "selected_by": MONITOR,
+               "best_epoch": res["best_epoch"],
+               "selected_by": MONITOR if best["teacher"] is not None else "val/student_psds1",
                "best": {k.split("/", 1)[1]: b[k] for k in b if k.startswith("val/")},
                "final": {k.split("/", 1)[1]: history[-1][k] for k in history[-1]
                          if k.startswith("val/")},
@@ -123,12 +124,14 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
 
 
 def _fit_kwargs(out_dir, epochs, steps_per_epoch, resume, progress, seed, stop_after_epoch,
-                device, desc):
+                device, desc, teacher: bool = True):
     """The engine settings every mean-teacher run shares; the EMA's horizon follows
-    the run's length (``ema.ema_max_alpha_for``)."""
+    the run's length (``ema.ema_max_alpha_for``). Without a teacher the student is
+    selected."""
     return dict(epochs=epochs, out_dir=out_dir,
-                ema_max_alpha=ema_max_alpha_for(epochs * steps_per_epoch), grad_clip=20.0,
-                monitor=MONITOR, mode="max", resume=resume, progress=progress, seed=seed,
+                ema_max_alpha=ema_max_alpha_for(epochs * steps_per_epoch) if teacher else None,
+                grad_clip=20.0, monitor=MONITOR if teacher else "val/student_psds1", mode="max",
+                resume=resume, progress=progress, seed=seed,
                 stop_after_epoch=stop_after_epoch, device=device, desc=desc)
 
 
@@ -254,15 +257,18 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
 def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                epochs: int | None = None, resume: bool = False, progress: bool = True, *,
                classes: Sequence[str] | None = None, lr: float = 1e-3, device=None,
-               stop_after_epoch: int | None = None) -> dict:
+               stop_after_epoch: int | None = None, recipe: str = "crnn") -> dict:
     """The DCASE baseline CRNN trained by the same mean-teacher code on the same
     mixed batches (recipe ``crnn``: no AT head, DCASE consistency terms, the
-    exp ramp warming up both w_cons and the learning rate). Epochs default to
-    ``preset.crnn_epochs``. Writes model.pt, recipe.json and the engine's files
-    like ``finetune``."""
+    exp ramp warming up both w_cons and the learning rate), or, with recipe
+    ``crnn_supervised``, plainly supervised (no teacher, no augmentation; the
+    student is selected and kept). Epochs default to ``preset.crnn_epochs``.
+    Writes model.pt, recipe.json and the engine's files like ``finetune``."""
     t_start = time.perf_counter()
     p = get_preset(preset)
-    recipe = RECIPES["crnn"]
+    if recipe not in ("crnn", "crnn_supervised"):
+        raise ValueError(f"recipe must be 'crnn' or 'crnn_supervised', got {recipe!r}")
+    recipe = RECIPES[recipe]
     epochs = int(p.crnn_epochs if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -278,9 +284,11 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     data = MixedBatches(stores, _batch_sizes(p), seed)
     steps = len(data)
-    ramp_steps = max(recipe.ramp_fraction * epochs * steps, 1e-9)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: ramp_value(recipe.ramp, s / ramp_steps))
+    scheduler = None
+    if recipe.lr_follows_ramp:
+        ramp_steps = max(recipe.ramp_fraction * epochs * steps, 1e-9)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: ramp_value(recipe.ramp, s / ramp_steps))
     gt, durations = split_ground_truth(layout["validation"], classes)
     hop = output_hop(model, p)
     evaluate = make_evaluate(val_store, classes, hop, gt, durations,
@@ -288,9 +296,9 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     res = fit(model, make_train_step(recipe, p, seed), data, optimizer=optimizer,
               scheduler=scheduler, evaluate=evaluate,
               **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
-                            "crnn"))
+                            "crnn", teacher=recipe.teacher))
     info = {"stage": "crnn", "kind": "crnn", "preset": p.name, "seed": seed, "epochs": epochs,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
-            "ema_max_alpha": ema_max_alpha_for(epochs * steps)}
+            "ema_max_alpha": ema_max_alpha_for(epochs * steps) if recipe.teacher else None}
     return _finish(out_dir, res, info, model, classes, p, "crnn", "crnn", None, t_start)

@@ -128,23 +128,27 @@ def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
             s_in = t_in = {"frames": b["frames"], "clip_embedding": b["clip_embedding"]}
             kpm = padding_mask(b["frame_mask"])
         out_s = run_model(model, s_in, kpm)
-        # The teacher's BatchNorm layers (the CRNN's) use and track its own statistics.
-        with torch.no_grad(), batchnorm_tracking(state.teacher):
-            if teacher_features is not None and "mel" in t_in:
-                frames, clip = teacher_features(state.teacher, t_in["mel"])
-                out_t = run_model(state.teacher, {"frames": frames, "clip_embedding": clip}, kpm)
-            else:
-                out_t = run_model(state.teacher, t_in, kpm)
+        out_t = None
+        if state.teacher is not None:
+            # The teacher's BatchNorm layers (the CRNN's) use and track its own statistics.
+            with torch.no_grad(), batchnorm_tracking(state.teacher):
+                if teacher_features is not None and "mel" in t_in:
+                    frames, clip = teacher_features(state.teacher, t_in["mel"])
+                    out_t = run_model(state.teacher, {"frames": frames, "clip_embedding": clip},
+                                      kpm)
+                else:
+                    out_t = run_model(state.teacher, t_in, kpm)
         T = out_s["frame_probs"].shape[1]
         factor = max(1, b["strong"].shape[1] // T)  # labels to the model's frame rate
         targets = {"strong": pool_time(b["strong"], factor)[:, :T],
                    "frame_mask": pool_time(b["frame_mask"], factor)[:, :T],
                    "weak": b["weak"], "has_strong": b["has_strong"], "has_weak": b["has_weak"]}
         sup = supervised_losses(out_s, targets, recipe)
-        cons = consistency_losses(out_s, out_t, targets["frame_mask"], recipe)
+        cons = {} if out_t is None else consistency_losses(out_s, out_t, targets["frame_mask"],
+                                                           recipe)
         steps = state.steps_per_epoch or 1
         w = consistency_weight(recipe, state.step / steps, state.epochs)
-        loss = sum(sup.values()) + w * sum(cons.values())
+        loss = sum(sup.values()) + w * sum(cons.values(), torch.zeros(()))
         metrics = {f"sup_{k}": v.detach() for k, v in sup.items()}
         metrics.update({f"cons_{k}": v.detach() for k, v in cons.items()})
         metrics["w_cons"] = w
@@ -180,7 +184,8 @@ def make_evaluate(store, classes: Sequence[str], frame_hop: float, ground_truth,
 
     def evaluate(model, state):
         res = {}
-        for who, net in (("student", model), ("teacher", state.teacher)):
+        nets = [("student", model)] + ([("teacher", state.teacher)] if state.teacher is not None else [])
+        for who, net in nets:
             frames, clips = predict_frames(net, store, state.device, features=features,
                                            amp_context=state.autocast(), with_clip=True,
                                            temperature=temperature)
