@@ -17,6 +17,11 @@
 Each command imports what it needs when it runs (the ``from .x import`` lines
 inside the ``cmd_*`` functions): ``matsed-lite --help`` then answers without
 loading torch, sed_scores_eval or papermill (seconds of start-up).
+
+Errors: ``main`` turns every expected failure (bad data, a bad or unsafe file, a
+path that cannot be written, memory, Ctrl-C) into one ``error:`` line naming the
+file or argument and what to do, exit code 1 (2: usage, from argparse; 130:
+interrupted). Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -34,6 +39,16 @@ def _preset_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(
             f"unknown preset {value!r}; choose one of {', '.join(PRESETS)}")
     return value
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not (x > 0 and x != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
+    return x
 
 
 def _list_arg(value: str) -> list[str]:
@@ -152,7 +167,7 @@ def _add_evaluation_commands(sub) -> None:
                    help="global-local fusion weight of the local features (default 0.5; 0: off)")
     p.add_argument("--post", default="median", choices=["median", "max", "none"],
                    help="per-class filter after the soft weak mask (default: median)")
-    p.add_argument("--temperature", type=float, default=None,
+    p.add_argument("--temperature", type=_positive_float, default=None,
                    help="divide the logits by this (default: the recipe's, MAT-SED 0.5, CRNN 1)")
     p.add_argument("--save-scores", type=Path, default=None,
                    help="folder for one sed_scores_eval score TSV per clip")
@@ -208,13 +223,9 @@ def cmd_presets(args) -> int:
 def cmd_synth(args) -> int:
     from .data.desed_lite import generate_desed_lite
 
-    try:
-        summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
-                                      splits=args.splits, workers=args.workers,
-                                      progress=not args.quiet)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
+                                  splits=args.splits, workers=args.workers,
+                                  progress=not args.quiet)
     print(f"DESED-lite ({args.preset}, seed {args.seed}) in {args.out}")
     for split, s in summary.items():
         print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
@@ -223,13 +234,8 @@ def cmd_synth(args) -> int:
 
 def cmd_data_check(args) -> int:
     from .data.data_check import check_dataset, format_report
-    from .data.desed_format import DataError
 
-    try:
-        report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
-    except (DataError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
     print(format_report(report))
     return 0 if report.ok else 1
 
@@ -237,13 +243,10 @@ def cmd_data_check(args) -> int:
 def cmd_pretrain_encoder(args) -> int:
     from .training.encoder_pretraining import pretrain_encoder
 
-    try:
-        result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
-                                  epochs=args.epochs, resume=args.resume, corpus=args.corpus,
-                                  clips_per_epoch=args.clips_per_epoch, workers=args.workers)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    _refuse_old_run(args)
+    result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
+                              epochs=args.epochs, resume=args.resume, corpus=args.corpus,
+                              clips_per_epoch=args.clips_per_epoch, workers=args.workers)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     return 0
@@ -264,14 +267,21 @@ def _print_result(name: str, result: dict) -> None:
 
 
 def _run_stage(fn) -> int:
-    from .data.desed_format import DataError
-
-    try:
-        fn()
-    except (ValueError, FileNotFoundError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    """Run a command's work; ``main`` turns its expected failures into one line."""
+    fn()
     return 0
+
+
+def _refuse_old_run(args) -> None:
+    """A training command without --resume must not wipe an earlier run in --out."""
+    from .training.run_state import previous_run
+
+    found = [] if args.resume else previous_run(args.out)
+    if found:
+        raise FileExistsError(
+            17, f"holds an earlier run ({', '.join(str(f.relative_to(args.out)) for f in found[:3])}"
+                f"{', ...' if len(found) > 3 else ''}); pass --resume to continue it, or choose "
+                f"a new --out (nothing was deleted)", str(args.out))
 
 
 def _context_file(init: Path | None) -> Path | None:
@@ -284,6 +294,7 @@ def _context_file(init: Path | None) -> Path | None:
 def cmd_pretrain(args) -> int:
     from .training.reconstruction_pretraining import pretrain_context
 
+    _refuse_old_run(args)
     return _run_stage(lambda: _print_result("pretrain", pretrain_context(
         args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
         epochs=args.epochs, resume=args.resume)))
@@ -293,6 +304,7 @@ def cmd_finetune(args) -> int:
     from .training.finetune import finetune
 
     init = _context_file(args.init) if args.stage == 1 else args.init
+    _refuse_old_run(args)
     return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
         args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
         seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
@@ -302,6 +314,7 @@ def cmd_finetune(args) -> int:
 def cmd_train_crnn(args) -> int:
     from .training.finetune import train_crnn
 
+    _refuse_old_run(args)
     return _run_stage(lambda: _print_result("crnn", train_crnn(
         args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
         resume=args.resume, classes=args.classes, recipe=args.recipe)))
@@ -312,6 +325,7 @@ def cmd_train(args) -> int:
     from .training.reconstruction_pretraining import pretrain_context
 
     preset = get_preset(args.preset)
+    _refuse_old_run(args)
 
     def pipeline():
         _print_result("pretrain", pretrain_context(
@@ -386,9 +400,27 @@ def cmd_notebooks(args) -> int:
     return status
 
 
+# Commands that continue where an interrupted run stopped.
+_RESUMABLE = ("pretrain-encoder", "pretrain", "finetune", "train-crnn", "train")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        hint = ("rerun with --resume to continue" if args.command in _RESUMABLE else
+                "rerun the same command to continue" if args.command == "synth" else "rerun it")
+        print(f"\ninterrupted; {hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from .files import one_line_error
+
+        msg = one_line_error(exc)
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_predict_any_length_rate_and_channels(trained, tmp_path):
     assert sum(len(v) for v in events.values()) == len(back.events)
     for e in back.events:
         assert 0 <= e.onset < e.offset <= (20.0 if e.filename == "long.flac" else 3.0) + 1e-6
-    assert (tmp_path / "plots" / "long.png").is_file()
+    assert (tmp_path / "plots" / "long.flac.png").is_file()
 
 
 def test_predict_refuses_bad_files_and_writes_nothing(trained, tmp_path):

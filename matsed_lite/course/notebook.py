@@ -7,7 +7,6 @@ and the tests can read back what a notebook found.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.desed_lite import generate_desed_lite
+from ..data.layout import layout_for
+from ..data.synth_folder import foreign_folder
+from ..files import save_figure, write_json
 from ..presets import Preset, get_preset
 from ..runtime import environment_report, pick_device, seed_everything
 
@@ -48,13 +50,20 @@ class NotebookRun:
 
     def save_figure(self, fig, stem: str, dpi: int = 90) -> Path:
         """Save ``fig`` as OUT_DIR/<notebook number>_<stem>.png."""
-        path = self.out_dir / f"{self.number}_{stem}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
-        return path
+        return save_figure(fig, self.out_dir / f"{self.number}_{stem}.png", dpi=dpi,
+                           bbox_inches="tight")
 
     def ensure_data(self, splits=None) -> dict:
         """Generate DESED-lite for this preset if it is not complete (finished
-        clips are skipped, so this is quick when the data is there)."""
+        clips are skipped, so this is quick when the data is there).
+
+        A DESED-format folder that ``synth`` did not make (real DESED, your own
+        data: no ``desed_lite.json``) is used as it is and never written to."""
+        if foreign_folder(self.data_root):
+            layout_for(self.data_root)  # raises, naming the folder, if it is not DESED-format
+            print(f"{self.data_root}: your own DESED-format data (no desed_lite.json); "
+                  f"used as it is, nothing generated or written there")
+            return {}
         return generate_desed_lite(self.data_root, self.preset, seed=DATA_SEED, splits=splits,
                                    progress=False)
 
@@ -63,9 +72,7 @@ class NotebookRun:
         self.results.update({k: _plain(v) for k, v in values.items()})
         payload = {"notebook": self.name, "preset": self.preset.name, "seed": self.seed,
                    **self.results}
-        tmp = self.out_dir / "results.json.part"
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False))
-        tmp.replace(self.out_dir / "results.json")
+        write_json(self.out_dir / "results.json", payload, indent=2, sort_keys=False)
 
 
 def start_notebook(name: str, preset: "Preset | str", data_root=None, out_dir=None,

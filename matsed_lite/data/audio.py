@@ -14,11 +14,16 @@ load files); torchaudio is used for resampling alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+# Subtypes that store floats, so can hold NaN or infinite samples (integer PCM cannot).
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+# Source samples decoded at a time when scanning or streaming a file.
+SCAN_BLOCK = 1 << 18
 
 
 class AudioError(ValueError):
@@ -73,6 +78,7 @@ def load_audio(path, sample_rate: int, n_samples: int | None = None
         raise AudioError(path, f"unreadable or corrupt audio file ({_short(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError(path, "audio file has zero samples")
+    _check_finite(path, data)
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if sr != sample_rate:
         wav = _resample(wav, int(sr), int(sample_rate))
@@ -87,6 +93,68 @@ def load_audio(path, sample_rate: int, n_samples: int | None = None
         else:
             wav = np.concatenate([wav, np.zeros(n_samples - len(wav), dtype=np.float32)])
     return wav, n_valid
+
+
+def _check_finite(path, data: np.ndarray, offset: int = 0) -> None:
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = offset + int(np.argmax(bad.any(axis=1) if bad.ndim == 2 else bad))
+        raise AudioError(path, f"holds NaN or infinite samples (the first at sample {first}); "
+                               f"repair or remove the file")
+
+
+def nonfinite_samples(path) -> int:
+    """How many NaN or infinite samples the file holds (0 without decoding for integer PCM,
+    which cannot hold any; float files are decoded block by block)."""
+    path = Path(path)
+    _check_exists(path)
+    try:
+        if sf.info(str(path)).subtype not in FLOAT_SUBTYPES:
+            return 0
+        return sum(int((~np.isfinite(b)).sum())
+                   for b in sf.blocks(str(path), blocksize=SCAN_BLOCK, dtype="float32"))
+    except Exception as exc:
+        raise AudioError(path, f"unreadable or corrupt audio file ({_short(exc)})") from None
+
+
+def stream_audio(path, sample_rate: int, piece_samples: int) -> Iterator[np.ndarray]:
+    """A file as consecutive mono float32 pieces of ``piece_samples`` at ``sample_rate``
+    (the last one shorter), decoding about one piece of the source at a time: memory
+    stays bounded for files of any length. Mixing and the checks are ``load_audio``'s;
+    resampling runs per decoded block (at the model's own rate the pieces are exactly
+    the whole-file ones)."""
+    path = Path(path)
+    _check_exists(path)
+    if piece_samples <= 0:
+        raise ValueError(f"piece_samples must be positive, got {piece_samples}")
+    try:
+        f = sf.SoundFile(str(path))
+    except Exception as exc:
+        raise AudioError(path, f"unreadable or corrupt audio file ({_short(exc)})") from None
+    with f:
+        sr = int(f.samplerate)
+        block = max(1, -(-piece_samples * sr // sample_rate))
+        buf = np.zeros(0, dtype=np.float32)
+        done = 0
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioError(path, f"unreadable or corrupt audio file ({_short(exc)})") from None
+            if len(data):
+                _check_finite(path, data, done)
+                done += len(data)
+                wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+                if sr != sample_rate:
+                    wav = _resample(wav, sr, int(sample_rate))
+                buf = np.concatenate([buf, wav.astype(np.float32)])
+            while len(buf) >= piece_samples or (len(data) == 0 and len(buf)):
+                yield np.ascontiguousarray(buf[:piece_samples])
+                buf = buf[piece_samples:]
+            if len(data) == 0:
+                break
+        if done == 0:
+            raise AudioError(path, "audio file has zero samples")
 
 
 def _resample(wav: np.ndarray, orig: int, new: int) -> np.ndarray:

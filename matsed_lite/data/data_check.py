@@ -11,9 +11,11 @@ Checked, per split:
 * TSV: header, malformed rows, non-numeric / negative times, onset >= offset,
   labels outside the class list (when one is given) -- by ``desed_format``;
 * offsets past the clip's end: the durations TSV where it lists the clip,
-  else the audio file's own length;
+  else the audio file's own length; a listed duration longer than the audio
+  (by more than 0.1 s) is itself a problem;
 * every clip's audio file: present (a missing one names the TSV row that lists
-  it), readable, not empty;
+  it), readable, not empty, no NaN or infinite samples (float files only: integer
+  PCM cannot hold them);
 * a split with no clips at all.
 
 Real DESED always misses a few clips (YouTube videos disappear), so
@@ -27,9 +29,12 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from . import desed_format as fmt
-from .audio import AUDIO_EXTENSIONS, AudioError, audio_info
+from .audio import AUDIO_EXTENSIONS, AudioError, audio_info, nonfinite_samples
 from .layout import SplitSpec, layout_for
 from .desed_format import DataError, Event, Problem
+
+# A durations TSV may round; a duration longer than the audio by more than this is wrong.
+DURATIONS_MISMATCH_S = 0.1
 
 
 @dataclass
@@ -155,6 +160,16 @@ def scan_split(spec: SplitSpec, classes: Sequence[str] | None = None,
             problems.append(Problem(str(path), None,
                                     f"audio file has zero samples (listed in {where(name)})"))
             continue
+        try:
+            bad = nonfinite_samples(path)
+        except AudioError as exc:
+            problems.append(Problem(str(path), None, f"{exc.reason} (listed in {where(name)})"))
+            continue
+        if bad:
+            problems.append(Problem(str(path), None,
+                                    f"{bad} NaN or infinite samples (listed in {where(name)}); "
+                                    "repair or remove the file"))
+            continue
         audio_durations[name] = n / sr
         rates[sr] += 1
         seconds += n / sr
@@ -167,7 +182,16 @@ def scan_split(spec: SplitSpec, classes: Sequence[str] | None = None,
     if spec.durations_tsv is not None:
         tsv_durations, dur_problems = fmt.parse_durations(spec.durations_tsv)
         problems.extend(dur_problems)
-        durations.update(tsv_durations)
+        rows_d = fmt.first_rows(spec.durations_tsv, fmt.DURATIONS_HEADER)
+        for name, d in tsv_durations.items():
+            real = audio_durations.get(name)
+            if real is not None and d > real + DURATIONS_MISMATCH_S:
+                # The audio is what the model sees: events past its end are problems.
+                problems.append(Problem(str(spec.durations_tsv), rows_d.get(name),
+                                        f"duration {d:g} s is longer than the audio of {name} "
+                                        f"({real:g} s)"))
+                continue
+            durations[name] = d
     if spec.kind == "strong":
         strong, strong_problems = fmt.parse_strong(spec.tsv, classes, durations)
         problems.extend(strong_problems)

@@ -15,11 +15,11 @@ complete or absent, never half-written.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Iterable, Mapping, Sequence
+
+from ..files import write_text
 
 STRONG_HEADER = ("filename", "onset", "offset", "event_label")
 WEAK_HEADER = ("filename", "event_labels")
@@ -90,7 +90,7 @@ def _read_rows(path: Path, header: tuple[str, ...], problems: list[Problem]):
         problems.append(Problem(p, None, "file not found"))
         return
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (spreadsheet exports) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(p, None, f"cannot read as UTF-8 text: {exc}"))
         return
@@ -135,10 +135,33 @@ def _parse_time(value: str, what: str, p: str, row: int, problems: list[Problem]
     return t
 
 
+def outside_folder(name: str) -> bool:
+    """Whether a listed file name would point outside its split's folder (an absolute
+    path or a ``..`` part), which a TSV may not do."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return (PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute()
+            or bool(PureWindowsPath(name).drive) or ".." in parts)
+
+
+def _safe_name(name: str, p: str, row: int, problems: list[Problem]) -> bool:
+    if outside_folder(name):
+        problems.append(Problem(p, row, f"file name {name!r} points outside the split's audio "
+                                        "folder (absolute or with ..); list names inside it"))
+        return False
+    return True
+
+
+def _spaced(field: str, n: int) -> bool:
+    """A lone field that holds ``n`` space-separated ones (a row typed with spaces)."""
+    return len(field.split()) == n
+
+
 def _new_name(name: str, seen, p: str, row: int, problems: list[Problem]) -> bool:
-    """A clip name that is not empty and not listed before (one row per clip)."""
+    """A clip name that is not empty, inside the folder and not listed before (one row per clip)."""
     if not name:
         problems.append(Problem(p, row, "empty filename"))
+        return False
+    if not _safe_name(name, p, row, problems):
         return False
     if name in seen:
         problems.append(Problem(p, row, f"{name} is listed twice"))
@@ -170,11 +193,18 @@ def parse_strong(path, classes: Sequence[str] | None = None,
     labels = StrongLabels()
     seen: set[str] = set()
     for row, fields in _read_rows(path, STRONG_HEADER, problems):
+        if len(fields) == 1 and _spaced(fields[0], 4):
+            problems.append(Problem(p, row, "expected 4 tab-separated fields (filename onset "
+                                            "offset event_label), found 1: the row is separated "
+                                            "by spaces, not tabs"))
+            continue
         if len(fields) == 1 or (len(fields) == 4 and not any(f.strip() for f in fields[1:])):
             # A clip listed without events.
             name = fields[0].strip()
             if not name:
                 problems.append(Problem(p, row, "empty filename"))
+            elif not _safe_name(name, p, row, problems):
+                continue
             elif name not in seen:
                 seen.add(name)
                 labels.filenames.append(name)
@@ -186,6 +216,8 @@ def parse_strong(path, classes: Sequence[str] | None = None,
         name, on_s, off_s, label = (f.strip() for f in fields)
         if not name:
             problems.append(Problem(p, row, "empty filename"))
+            continue
+        if not _safe_name(name, p, row, problems):
             continue
         onset = _parse_time(on_s, "onset", p, row, problems)
         offset = _parse_time(off_s, "offset", p, row, problems)
@@ -214,6 +246,12 @@ def parse_weak(path, classes: Sequence[str] | None = None):
     problems: list[Problem] = []
     out: dict[str, tuple[str, ...]] = {}
     for row, fields in _read_rows(path, WEAK_HEADER, problems):
+        if len(fields) == 1 and _spaced(fields[0], 2) and not fields[0].strip().lower().endswith(
+                (".wav", ".flac", ".ogg")):
+            problems.append(Problem(p, row, "expected 2 tab-separated fields (filename "
+                                            "event_labels), found 1: the row is separated by "
+                                            "spaces, not tabs"))
+            continue
         if len(fields) == 1:
             fields = [fields[0], ""]
         if len(fields) != 2:
@@ -242,6 +280,8 @@ def parse_unlabeled(path):
             problems.append(Problem(p, row, f"expected one field (filename), found {fields!r}"))
             continue
         name = fields[0].strip()
+        if not _safe_name(name, p, row, problems):
+            continue
         if name in seen:
             problems.append(Problem(p, row, f"{name} is listed twice"))
             continue
@@ -258,8 +298,10 @@ def parse_durations(path):
     out: dict[str, float] = {}
     for row, fields in _read_rows(path, DURATIONS_HEADER, problems):
         if len(fields) != 2:
+            hint = ": the row is separated by spaces, not tabs" \
+                if len(fields) == 1 and _spaced(fields[0], 2) else ""
             problems.append(Problem(p, row, f"expected 2 tab-separated fields "
-                                            f"(filename duration), found {len(fields)}"))
+                                            f"(filename duration), found {len(fields)}{hint}"))
             continue
         name = fields[0].strip()
         if not _new_name(name, out, p, row, problems):
@@ -300,18 +342,18 @@ def read_durations(path) -> dict[str, float]:
 # writing
 
 def _write_atomic(path, header: tuple[str, ...], rows: Iterable[Sequence[str]]) -> None:
+    """Write the TSV atomically (``files.write_text``: complete or absent, normal mode).
+    A field holding a tab or a line break would break the format: refused, naming it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write("\t".join(header) + "\n")
-            for r in rows:
-                f.write("\t".join(r) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    lines = ["\t".join(header)]
+    for r in rows:
+        for f in r:
+            if any(c in f for c in "\t\n\r"):
+                raise ValueError(f"{path}: cannot write {f!r}: a TSV field may not hold a tab "
+                                 "or a line break (rename the file)")
+        lines.append("\t".join(r))
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def _fmt(t: float) -> str:

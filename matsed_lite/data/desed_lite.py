@@ -27,7 +27,6 @@ RMS over the event's labelled extent.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -40,14 +39,11 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from . import desed_format
+from .synth_folder import (GENERATOR_VERSION, MANIFEST_NAME, open_manifest, watch_parent,  # noqa: F401
+                           write_manifest)
 from .event_sounds import MIN_EVENT_SECONDS, draw_event_duration, synthesize_event
 from .sound_synthesis import synthesize_background
 from ..presets import DESED_CLASSES, Preset, get_preset
-
-# Bump when a change makes the same (preset, seed) give different audio or labels:
-# a folder made by another version is refused instead of silently mixed.
-GENERATOR_VERSION = "1"
-MANIFEST_NAME = "desed_lite.json"
 
 
 @dataclass(frozen=True)
@@ -277,51 +273,6 @@ def _make_clip(task) -> int:
     return len(audio)
 
 
-def _manifest(preset: Preset, seed: int) -> dict:
-    return {
-        "generator": "matsed_lite.data.desed_lite",
-        "version": GENERATOR_VERSION,
-        "preset": preset.name,
-        "sample_rate": preset.sample_rate,
-        "clip_seconds": preset.clip_seconds,
-        "seed": int(seed),
-        "classes": list(DESED_CLASSES),
-        "splits": {},
-    }
-
-
-_IDENTITY_KEYS = ("version", "preset", "sample_rate", "clip_seconds", "seed")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = _temp_path(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _open_manifest(root: Path, preset: Preset, seed: int) -> dict:
-    """Load ROOT/desed_lite.json, refusing a folder made with other settings.
-
-    Clips of two presets or seeds in one folder would be a silently wrong data
-    set; failing here is cheap, finding out after training is not."""
-    path = root / MANIFEST_NAME
-    want = _manifest(preset, seed)
-    if not path.exists():
-        return want
-    try:
-        have = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} exists but cannot be read ({exc}); delete it or "
-                         f"generate into another folder") from None
-    diff = [k for k in _IDENTITY_KEYS if have.get(k) != want[k]]
-    if diff:
-        detail = ", ".join(f"{k} {have.get(k)!r} (asked: {want[k]!r})" for k in diff)
-        raise ValueError(f"{path} records a DESED-lite data set made with different settings: "
-                         f"{detail}. Generate into another folder, or delete {root} first.")
-    want["splits"] = dict(have.get("splits", {}))
-    return want
-
-
 def _clean_temp_files(folder: Path, pattern: str = ".*.part") -> None:
     # Leftovers of an interrupted run: never counted as clips, so just remove them.
     for p in folder.glob(pattern):
@@ -371,9 +322,9 @@ def generate_desed_lite(root, preset, seed: int = 0, splits: "Iterable[str | Spl
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     root.mkdir(parents=True, exist_ok=True)
-    manifest = _open_manifest(root, preset, seed)
+    manifest = open_manifest(root, preset, seed)
     _clean_temp_files(root, f".{MANIFEST_NAME}.*.part")
-    _write_json(root / MANIFEST_NAME, manifest)
+    write_manifest(root, manifest)
     sr = preset.sample_rate
     summary = {}
     pool = None
@@ -394,7 +345,8 @@ def generate_desed_lite(root, preset, seed: int = 0, splits: "Iterable[str | Spl
                 else:
                     if pool is None:
                         # spawn: safe next to threads (torch, BLAS) and the same on every OS.
-                        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                   initializer=watch_parent, initargs=(os.getpid(),))
                     chunk = max(1, min(16, len(todo) // (4 * workers)))
                     results = pool.map(_make_clip, todo, chunksize=chunk)
                 for n in results:
@@ -404,14 +356,19 @@ def generate_desed_lite(root, preset, seed: int = 0, splits: "Iterable[str | Spl
                 bar.close()
             _write_metadata(root / "metadata", split, specs)
             manifest["splits"][split.name] = {"kind": split.kind, "clips": len(specs)}
-            _write_json(root / MANIFEST_NAME, manifest)
+            write_manifest(root, manifest)
             summary[split.name] = {
                 "clips": len(specs),
                 "events": sum(len(s.events) for s in specs),
                 "seconds": rendered / sr,
                 "skipped": len(specs) - len(todo),
             }
+    except BaseException:
+        if pool is not None:  # on Ctrl-C or an error: stop the workers now, not after the queue
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+        raise
     finally:
         if pool is not None:
-            pool.shutdown(cancel_futures=True)  # on Ctrl-C, do not finish the queue
+            pool.shutdown(cancel_futures=True)
     return summary

@@ -20,7 +20,6 @@ stage1/, is used), or None: the MAT-SED-lite shipped with the package.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -29,10 +28,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..data.audio import AudioError, load_audio
+from ..data.audio import AUDIO_EXTENSIONS, AudioError, audio_info, stream_audio
 from ..data.datasets import layout_for, make_dataset
 from ..data.features import LogMel
 from ..data.stores import MelStore
+from ..files import save_figure
+from ..files import write_json as _write_json
 from ..models.checkpoints import find_model, load_model, output_hop
 from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion
 from ..presets import RECIPES, get_preset
@@ -52,7 +53,11 @@ def scoring_temperature(info: dict, temperature: float | None) -> float:
     """The temperature a run is scored at: the one given, else its recipe's
     ``val_temperature`` (what selected its epoch)."""
     if temperature is not None:
-        return float(temperature)
+        t = float(temperature)
+        if not (math.isfinite(t) and t > 0):
+            raise ValueError(f"--temperature must be a positive number, got {temperature} "
+                             f"(0 or less would divide by zero or invert the scores)")
+        return t
     return RECIPES["crnn" if info.get("kind") == "crnn" else "stage2"].val_temperature
 
 
@@ -208,27 +213,32 @@ def format_table(res: dict) -> str:
 
 def _segments(wave: np.ndarray, clip_samples: int) -> list[tuple[np.ndarray, int]]:
     """Consecutive clips of ``clip_samples`` (the last one zero-padded), with their real lengths."""
-    out = []
-    for start in range(0, len(wave), clip_samples):
-        seg = wave[start:start + clip_samples]
-        n = len(seg)
-        if n < clip_samples:
-            seg = np.concatenate([seg, np.zeros(clip_samples - n, dtype=np.float32)])
-        out.append((seg, n))
-    return out
+    return [_padded(wave[start:start + clip_samples], clip_samples)
+            for start in range(0, len(wave), clip_samples)]
+
+
+def _padded(seg: np.ndarray, clip_samples: int) -> tuple[np.ndarray, int]:
+    n = len(seg)
+    if n < clip_samples:
+        seg = np.concatenate([seg, np.zeros(clip_samples - n, dtype=np.float32)])
+    return seg, n
 
 
 @torch.no_grad()
-def score_audio(model, info: dict, path, fusion=None, temperature: float = 1.0):
-    """(frame scores (T, K) over the whole file, per-frame clip scores (T, K), hop, duration, mel)."""
+def score_audio(model, info: dict, path, fusion=None, temperature: float = 1.0,
+                keep_mel: bool = True):
+    """(frame scores (T, K) over the whole file, per-frame clip scores (T, K), hop, duration,
+    mel or None). The file is decoded one clip-length piece at a time
+    (``audio.stream_audio``), so memory does not grow with its length."""
     p = get_preset(info["preset"])
-    wave, _ = load_audio(path, p.sample_rate)
-    duration = len(wave) / p.sample_rate
     hop = output_hop(model, p)
     device = next(model.parameters()).device
     logmel = LogMel(p).to(device)
     frames, clips, mels = [], [], []
-    for seg, n in _segments(wave, p.clip_samples):
+    n_total = 0
+    for piece in stream_audio(path, p.sample_rate, p.clip_samples):
+        seg, n = _padded(piece, p.clip_samples)
+        n_total += n
         mel = logmel(torch.from_numpy(seg)[None].to(device))
         if fusion is not None:
             f, c = fusion(model, mel)
@@ -241,40 +251,65 @@ def score_audio(model, info: dict, path, fusion=None, temperature: float = 1.0):
         keep = min(len(probs), max(1, math.ceil(n / p.sample_rate / hop - 1e-9)))
         frames.append(probs[:keep])
         clips.append(np.repeat(o["clip_probs"].float().cpu().numpy(), keep, axis=0))
-        mels.append(mel[0].float().cpu().numpy()[:, :math.ceil(n / p.hop_length)])
-    return np.concatenate(frames), np.concatenate(clips), hop, duration, np.concatenate(mels, 1)
+        if keep_mel:
+            mels.append(mel[0].float().cpu().numpy()[:, :math.ceil(n / p.hop_length)])
+    return (np.concatenate(frames), np.concatenate(clips), hop, n_total / p.sample_rate,
+            np.concatenate(mels, 1) if keep_mel else None)
+
+
+def _check_predict_args(paths, out_tsv, plot_dir, threshold, post) -> list[str]:
+    """Every check that needs no model, before the model is loaded: returns the names."""
+    if not paths:
+        raise ValueError("no audio files given")
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"--threshold must be in (0, 1), got {threshold}")
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    out = Path(out_tsv)
+    if out.is_dir():
+        raise IsADirectoryError(21, "is a folder; --out takes the events TSV's file name",
+                                str(out))
+    for path in paths:
+        if Path(path).suffix.lower() not in AUDIO_EXTENSIONS:
+            raise AudioError(path, "not a wav, flac or ogg file")
+        if any(c in Path(path).name for c in "\t\n\r"):
+            raise AudioError(path, "the file name holds a tab or a line break, which the events "
+                                   "TSV cannot hold; rename the file")
+        audio_info(path)  # exists, is a file, has a readable header
+        if Path(path).resolve() == out.resolve():
+            raise ValueError(f"--out {out} is one of the input audio files; give the events "
+                             f"TSV another name (nothing was written)")
+    names = [Path(x).name for x in paths]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"two inputs share the file name {dup[0]!r}: the events TSV keys by name")
+    if plot_dir is not None and Path(plot_dir).exists() and not Path(plot_dir).is_dir():
+        raise NotADirectoryError(20, "exists and is not a folder; --plot takes a folder",
+                                 str(plot_dir))
+    return names
 
 
 def predict_audio(paths: Sequence, run, out_tsv, plot_dir=None, fusion_lambda: float | None = None,
                   post: str = "median", threshold: float = 0.5, device=None) -> dict:
     """Detect events in audio files; write them to ``out_tsv`` (DESED strong format).
 
-    Returns {file name: [(onset, offset, label), ...]}. Every file is read
-    before anything is written: an unreadable or empty file raises
-    ``audio.AudioError`` naming it and no TSV is written."""
-    if not paths:
-        raise ValueError("no audio files given")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    if post not in POSTS:
-        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    Returns {file name: [(onset, offset, label), ...]}. The arguments and every
+    file's header are checked before the model is loaded; every file is scored
+    before anything is written: an unreadable, empty or non-finite file raises
+    ``audio.AudioError`` naming it and no TSV is written. Figures (``plot_dir``)
+    are named after the whole file name (``a.flac.png``)."""
+    names = _check_predict_args(paths, out_tsv, plot_dir, threshold, post)
     model, info, _ = load_run(run, device)
     classes = list(info["classes"])
     fusion = fusion_for(model, info, fusion_lambda)
-    names = [Path(x).name for x in paths]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"two inputs share the file name {dup[0]!r}: the events TSV keys by name")
     events, scored = {}, {}
-    for path in paths:
-        if not Path(path).suffix.lower() in (".wav", ".flac", ".ogg"):
-            raise AudioError(path, "not a wav, flac or ogg file")
-        frames, clips, hop, duration, mel = score_audio(model, info, path, fusion)
+    for name, path in zip(names, paths):
+        frames, clips, hop, duration, mel = score_audio(model, info, path, fusion,
+                                                        keep_mel=plot_dir is not None)
         probs = frames * clips  # the soft weak mask, per 10 s piece
         if post != "none":
             windows = filter_windows(classes, hop)
             probs = (median_filter if post == "median" else max_filter)(probs, windows)
-        name = Path(path).name
         events[name] = decode_events(probs, classes, hop, threshold, duration=duration)
         scored[name] = (probs, hop, duration, mel)
     write_events_tsv(out_tsv, events)
@@ -290,15 +325,13 @@ def predict_audio(paths: Sequence, run, out_tsv, plot_dir=None, fusion_lambda: f
         for name, (probs, hop, duration, mel) in scored.items():
             fig = plot_detections(mel, p.frame_hop_seconds, probs, hop, classes, events[name],
                                   threshold, title=name)
-            fig.savefig(plot_dir / f"{Path(name).stem}.png", dpi=100)
+            save_figure(fig, plot_dir / f"{name}.png", dpi=100)
             plt.close(fig)
     return events
 
 
 def write_json(path, obj) -> None:
-    """Write JSON atomically (temp file, then rename)."""
+    """Write JSON atomically (``files.write_json``), numbers of any kind as floats."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    tmp.replace(path)
+    _write_json(path, obj, indent=2, default=float)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..data.desed_lite import generate_desed_lite
+from ..files import load_torch_file, require_keys, save_torch, write_json
 from ..models.checkpoints import SHIPPED_FILES, WEIGHTS_DIR, find_model
 from ..presets import get_preset
 from .inference import evaluate_run
@@ -58,14 +59,13 @@ def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict
     (as the shipped MAT-SED-lite or CRNN, whichever the run holds)."""
     out_dir = Path(out_dir) if out_dir is not None else WEIGHTS_DIR
     run_dir = Path(run_dir)
-    ck = torch.load(find_model(run_dir), map_location="cpu", weights_only=False)
+    path = find_model(run_dir)
+    ck = require_keys(load_torch_file(path, what="model.pt"), ("kind", "preset", "classes", "model"),
+                      path, "model.pt")
     model_file, recipe_file = SHIPPED_FILES["crnn" if ck["kind"] == "crnn" else "matsed"]
     slim = {k: v for k, v in ck.items() if k != "student"}
     slim["model"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ck["model"].items()}
-    model_path = out_dir / model_file.name
-    tmp = model_path.with_name(model_path.name + ".part")
-    torch.save(slim, tmp)
-    tmp.replace(model_path)
+    model_path = save_torch(slim, out_dir / model_file.name)
     stages = {}
     for stage in ("pretrain", "stage1", "stage2", "."):
         f = run_dir / stage / "recipe.json"
@@ -82,5 +82,5 @@ def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict
               "torch": torch.__version__, "machine": f"{platform.machine()} "
               f"{platform.processor() or ''}".strip(), "size_bytes": model_path.stat().st_size,
               **(extra or {})}
-    (out_dir / recipe_file.name).write_text(json.dumps(recipe, indent=2))
+    write_json(out_dir / recipe_file.name, recipe)
     return recipe

@@ -18,7 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..presets import Preset, get_preset
+from ..files import CheckpointError, load_torch_file, require_keys, save_torch
+from ..presets import PRESETS, Preset, get_preset
 from .crnn import CRNN
 from .matsed import MATSEDLite
 from .passt_lite import WEIGHTS_DIR, PaSSTLite, load_pretrained_encoder
@@ -48,11 +49,18 @@ def load_model(path, map_location="cpu", which: str = "model"):
 
     which  "model": the selected weights (the best epoch's teacher);
            "student": that epoch's student.
-    Returns (model in eval mode, info dict with classes, preset, stage, ...)."""
+    Returns (model in eval mode, info dict with classes, preset, stage, ...).
+
+    The file is read with ``weights_only=True`` (it never runs code); a file that is
+    not a matsed-lite model raises ``files.CheckpointError`` naming it."""
     path = Path(path)
     if path.is_dir():
         path = path / MODEL_FILE
-    ck = torch.load(path, map_location=map_location, weights_only=False)
+    ck = require_keys(load_torch_file(path, map_location=map_location, what="model.pt"),
+                      ("kind", "preset", "classes", which), path, "model.pt")
+    if ck["preset"] not in PRESETS:
+        raise CheckpointError(f"{path}: unknown preset {ck['preset']!r}; not a model of this "
+                              f"matsed-lite version")
     p = get_preset(ck["preset"])
     classes = list(ck["classes"])
     if ck["kind"] == "crnn":
@@ -67,7 +75,11 @@ def load_model(path, map_location="cpu", which: str = "model"):
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=ck.get("pos", "relative"))
         if ck.get("frames_per_token"):
             model.encoder.frames_per_token = int(ck["frames_per_token"])
-    model.load_state_dict(ck[which])
+    try:
+        model.load_state_dict(ck[which])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: its weights do not fit a {ck['kind']} model of preset "
+                              f"{p.name!r} ({str(exc).splitlines()[0][:160]})") from None
     info = {k: v for k, v in ck.items() if k not in ("model", "student")}
     return model.eval(), info
 
@@ -88,11 +100,7 @@ def save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes, 
         ck["encoder_feature_block"] = getattr(enc, "feature_block", None)
         ck["frames_per_token"] = getattr(enc, "frames_per_token", None)
     ck["frame_hop"] = output_hop(model, p)
-    path = out_dir / MODEL_FILE
-    tmp = path.with_name(".model.pt.part")
-    torch.save(ck, tmp)
-    tmp.replace(path)
-    return path
+    return save_torch(ck, out_dir / MODEL_FILE)
 
 
 

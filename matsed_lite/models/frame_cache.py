@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from ..data.features import LogMel
 from ..data.labels import pool_time
+from ..files import load_torch_file, require_keys, save_torch
 from ..presets import Preset, get_preset
 from ..runtime import pick_device
 
@@ -138,15 +139,17 @@ class FrameCache(Dataset):
 
     # -- persistence ----------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the cache to one file (``torch.save`` of its fields)."""
+        """Write the cache to one file (``torch.save`` of its fields, atomically)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({f.name: getattr(self, f.name) for f in fields(self)}, path)
-        return path
+        return save_torch({f.name: getattr(self, f.name) for f in fields(self)}, path)
 
     @classmethod
     def load(cls, path) -> "FrameCache":
-        return cls(**torch.load(path, map_location="cpu", weights_only=False))
+        """Read a saved cache (``weights_only``: never runs code)."""
+        data = require_keys(load_torch_file(path, what="frame cache"),
+                            [f.name for f in fields(cls)], path, "frame cache")
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
 
     @staticmethod
     def concat(caches: Sequence["FrameCache"]) -> "FrameCache":

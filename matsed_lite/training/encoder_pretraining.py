@@ -28,7 +28,6 @@ A broad-corpus encoder is scored on its DESED columns.
 """
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from ..data.desed_lite import generate_desed_lite
 from ..data.features import LogMel
 from ..data.tagging_corpus import DESED_INDICES, FAMILY_CLASSES, tagger_classes
 from ..evaluation.tagging import average_precision_per_class
+from ..files import save_torch, write_json
 from ..models.passt_lite import PaSSTLite
 from ..presets import (DESED_CLASSES, ENCODER_DATA_WORKERS, ENCODER_LR, ENCODER_MIXUP_ALPHA,
                        ENCODER_MIXUP_P, ENCODER_WARMUP_EPOCHS, ENCODER_WEIGHT_DECAY, Preset,
@@ -51,7 +51,7 @@ from ..presets import (DESED_CLASSES, ENCODER_DATA_WORKERS, ENCODER_LR, ENCODER_
 from ..runtime import seed_everything
 from .broad_pretraining import (broad_recipe_fields, broad_train_data, broad_validation_mels,
                                 check_corpus)
-from .engine import fit, load_checkpoint, warmup_cosine
+from .engine import check_settings, fit, load_checkpoint, warmup_cosine
 
 CHECK_CLIPS = 64          # clips of tagging_eval in the shipped-weights check
 CHECK_TOLERANCE = 0.02    # allowed |mAP - recorded| (CPU/GPU kernels differ slightly)
@@ -211,6 +211,10 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     clips_per_epoch = int(clips_per_epoch or p.encoder_clips_per_epoch) if broad else None
     out_dir, data_root = Path(out_dir), Path(data_root)
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir / "run", {"stage": "encoder_pretraining", "preset": p.name,
+                                     "seed": seed, "epochs": epochs, "corpus": corpus,
+                                     "clips_per_epoch": clips_per_epoch,
+                                     "data_root": str(data_root)}, resume)
     t_start = time.perf_counter()
     generate_desed_lite(data_root, p, seed=seed, progress=progress,
                         splits=["tagging_eval"] if broad else ["tagging", "tagging_eval"])
@@ -251,7 +255,7 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
 
     best = load_checkpoint(result["best_checkpoint"])
     half = {k: v.half() if v.is_floating_point() else v for k, v in best["model"].items()}
-    torch.save(half, out_dir / "encoder.pt")
+    save_torch(half, out_dir / "encoder.pt")
     # Score the weights exactly as shipped (fp16-rounded) on the whole eval split.
     model.load_state_dict({k: v.float() for k, v in half.items()})
     model.to("cpu")
@@ -305,5 +309,5 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
             score_tagger(model, val_mels, val_y, device=torch.device("cpu")))
         recipe["data"] = {"tagging_eval": len(eval_mels), **broad_fields.pop("data")}
         recipe.update(broad_fields)
-    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    write_json(out_dir / "recipe.json", recipe)
     return recipe

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import random
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -44,12 +42,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
+from ..files import save_torch, write_text
 from ..runtime import pick_device, seed_everything
 from .ema import ema_alpha, make_teacher, update_ema
+from .run_state import (BEST_CHECKPOINT, LAST_CHECKPOINT, check_settings, load_checkpoint,
+                        rng_states, set_rng_states)
 
-LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
+__all__ = ["BEST_CHECKPOINT", "LAST_CHECKPOINT", "EpochSampler", "NonFiniteLoss", "TrainState",
+           "check_settings", "epoch_seed", "fit", "load_checkpoint", "rng_states",
+           "set_rng_states", "to_device", "warmup_cosine"]
 LOG_NAME = "log.jsonl"
+
+
+class NonFiniteLoss(ValueError):
+    """A training step produced a NaN or infinite loss: the run stops before it is saved."""
 
 
 # ---------------------------------------------------------------------------
@@ -116,34 +122,6 @@ def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> A
     return batch
 
 
-def rng_states() -> dict:
-    states = {"python": random.getstate(), "numpy": np.random.get_state(),
-              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temp file then rename: an interrupted save never leaves a broken checkpoint."""
-    tmp = path.with_name(f".{path.name}.part")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """Read an engine checkpoint (a dict; ``"model"`` and ``"teacher"`` hold state dicts)."""
-    return torch.load(path, map_location=map_location, weights_only=False)
-
-
 def _scalar(v) -> float:
     return float(v.detach().float().mean().item()) if torch.is_tensor(v) else float(v)
 
@@ -169,7 +147,7 @@ class TrainState:
     best_metric: float | None = None
     best_epoch: int | None = None
     out_dir: Path | None = None
-    extra: dict = field(default_factory=dict)  # saved in checkpoints: keep it picklable
+    extra: dict = field(default_factory=dict)  # saved in checkpoints: plain data only
 
     def autocast(self):
         """Autocast context for code that runs outside train_step (e.g. evaluation)."""
@@ -236,6 +214,7 @@ def fit(model: torch.nn.Module,
         progress: bool = True,
         stop_after_epoch: int | None = None,
         extra: dict | None = None,
+        settings: dict | None = None,
         desc: str = "train") -> dict:
     """Train ``model`` for ``epochs`` epochs; returns a summary dict.
 
@@ -253,7 +232,14 @@ def fit(model: torch.nn.Module,
     resume         continue from ``out_dir/last.pt`` if it exists.
     amp            mixed precision; default: on for CUDA only.
     stop_after_epoch  return after this epoch as if interrupted (budgeted runs, tests).
-    extra          initial ``state.extra`` (restored from the checkpoint on resume).
+    extra          initial ``state.extra`` (restored from the checkpoint on resume); plain
+                   data only (tensors, numbers, strings, lists, dicts).
+    settings       the run's settings (JSON data): written to ``out_dir/settings.json``;
+                   a resume with other settings is refused, naming them
+                   (``run_state.check_settings``).
+
+    A step whose loss is NaN or infinite stops the run with ``NonFiniteLoss`` naming
+    the epoch and step, before anything of that epoch is saved.
 
     Writes ``out_dir/log.jsonl`` (one line per epoch), ``last.pt`` and ``best.pt``.
     The returned dict holds ``history`` (the log lines), ``best_epoch``,
@@ -263,6 +249,8 @@ def fit(model: torch.nn.Module,
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if settings is not None:
+        check_settings(out_dir, settings, resume)
     device = pick_device(str(device)) if device is not None else pick_device()
     amp = (device.type == "cuda") if amp is None else bool(amp and device.type == "cuda")
     model.to(device)
@@ -294,8 +282,8 @@ def fit(model: torch.nn.Module,
         is_best = _note_best(state, line, monitor, mode)
         line["best_epoch"] = state.best_epoch
         line["seconds"] = time.perf_counter() - start
-        _save_epoch(state, paths, line, is_best, monitor, mode, seed)
         history.append(line)
+        _save_epoch(state, paths, history, is_best, monitor, mode, seed)
         if progress:
             shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()
                      if k not in ("lr", "train_seconds", "seconds")}
@@ -338,7 +326,7 @@ class _RunFiles:
 def _start(paths: _RunFiles, seed: int) -> tuple[list, float]:
     """A fresh run: seeded RNGs, an empty log, no old checkpoints."""
     seed_everything(seed)
-    paths.log.write_text("")
+    write_text(paths.log, "")
     for p in (paths.last, paths.best):
         p.unlink(missing_ok=True)
     return [], 0.0
@@ -365,7 +353,7 @@ def _resume(state: TrainState, paths: _RunFiles, seed: int) -> tuple[list, float
     if paths.log.is_file():
         history = [json.loads(l) for l in paths.log.read_text().splitlines() if l.strip()]
         history = [h for h in history if h["epoch"] <= state.epoch]
-    paths.log.write_text("".join(json.dumps(h) + "\n" for h in history))
+    write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))
     return history, ck.get("seconds", 0.0)
 
 
@@ -382,6 +370,15 @@ def _train_epoch(state: TrainState, train_step, loader, grad_clip, ema_max_alpha
         batch = to_device(batch, state.device, non_blocking=True)
         with state.autocast():
             loss, metrics = train_step(model, batch, state)
+        if not bool(torch.isfinite(loss.detach()).all()):
+            raise NonFiniteLoss(
+                f"{desc}: the loss is {_scalar(loss)} at epoch {state.epoch}, step "
+                f"{state.step + 1} (batch {n_batches + 1} of the epoch); stopped before saving "
+                f"the epoch. Check the data (`matsed-lite data check`) or lower the learning "
+                f"rate; {state.out_dir / LAST_CHECKPOINT} still holds epoch {state.epoch - 1}"
+                if state.epoch > 1 else
+                f"{desc}: the loss is {_scalar(loss)} at epoch 1, step {state.step + 1}; check "
+                f"the data (`matsed-lite data check`) or lower the learning rate")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if grad_clip is not None:  # after unscaling, so the threshold is in true units
@@ -422,9 +419,10 @@ def _note_best(state: TrainState, line: dict, monitor: str | None, mode: str) ->
     return is_best
 
 
-def _save_epoch(state: TrainState, paths: _RunFiles, line: dict, is_best: bool,
+def _save_epoch(state: TrainState, paths: _RunFiles, history: list, is_best: bool,
                 monitor: str | None, mode: str, seed: int) -> None:
-    """best.pt (if best), last.pt (everything a resume needs), then the log line."""
+    """best.pt (if best), last.pt (everything a resume needs), then the log, each atomically."""
+    line = history[-1]
     ck = {"model": state.model.state_dict(),
           "teacher": state.teacher.state_dict() if state.teacher is not None else None,
           "optimizer": state.optimizer.state_dict(),
@@ -435,8 +433,7 @@ def _save_epoch(state: TrainState, paths: _RunFiles, line: dict, is_best: bool,
           "metrics": line, "extra": state.extra, "seed": seed,
           "seconds": line["seconds"], "rng": rng_states()}
     if is_best:
-        _atomic_save({k: ck[k] for k in ("model", "teacher", "epoch", "step", "metrics",
-                                         "monitor", "mode", "best_metric", "seed")}, paths.best)
-    _atomic_save(ck, paths.last)
-    with paths.log.open("a") as f:
-        f.write(json.dumps(line) + "\n")
+        save_torch({k: ck[k] for k in ("model", "teacher", "epoch", "step", "metrics",
+                                       "monitor", "mode", "best_metric", "seed")}, paths.best)
+    save_torch(ck, paths.last)
+    write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))

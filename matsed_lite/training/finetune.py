@@ -9,7 +9,6 @@ it is, are in ``mean_teacher``.
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 from ..data.datasets import infer_classes, layout_for, make_datasets
 from ..data.stores import FrameStore, MelStore, pool_stores
 from ..evaluation.ground_truth import split_ground_truth
+from ..files import write_json
 from ..models.checkpoints import load_model, output_hop, save_model
 from ..models.crnn import CRNN
 from ..models.frame_cache import encode_splits
@@ -30,7 +30,7 @@ from ..models.passt_lite import load_pretrained_encoder
 from ..presets import RECIPES, Preset, default_lr_scale, get_preset
 from ..runtime import pick_device, seed_everything
 from .ema import ema_max_alpha_for
-from .engine import fit, load_checkpoint, warmup_cosine
+from .engine import check_settings, fit, load_checkpoint, warmup_cosine
 from .mean_teacher import make_evaluate, make_train_step
 from .mixed_batches import KINDS, MixedBatches
 from .ramps import ramp_value
@@ -119,7 +119,7 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
                "curves": curves, "train_seconds": res["seconds"],
                "seconds": time.perf_counter() - t_start, "device": res["device"],
                "model_path": str(model_path), "log": res["log"]}
-    (out_dir / RECIPE_FILE).write_text(json.dumps(summary, indent=2))
+    write_json(out_dir / RECIPE_FILE, summary)
     return summary
 
 
@@ -197,10 +197,17 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         model.train()
     layout, classes, ds = _datasets(data_root, p, classes)
     kinds = _kinds(layout)
+    lam = None
     if stage == 2 and teacher_features is None:
         lam = 0.5 if fusion_lambda is None else float(fusion_lambda)
         if lam:
             teacher_features = GlobalLocalFusion.for_preset(p, lam, when="train")
+    check_settings(out_dir, {
+        "kind": "matsed", "stage": stage, "preset": p.name, "seed": seed, "pos": pos,
+        "epochs": epochs, "lr_scale": scale, "classes": list(classes),
+        "init": None if init is None else str(Path(init).resolve()),
+        "fusion_lambda": lam if teacher_features is None or lam else "custom",
+        "data_root": str(data_root)}, resume)
 
     if stage == 1:
         encoder = encoder if encoder is not None else load_pretrained_encoder(p)
@@ -278,6 +285,9 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     seed_everything(seed)
     layout, classes, ds = _datasets(data_root, p, classes)
     kinds = _kinds(layout)
+    check_settings(out_dir, {"kind": "crnn", "stage": "crnn", "preset": p.name, "seed": seed,
+                             "epochs": epochs, "lr": lr, "classes": list(classes),
+                             "data_root": str(data_root)}, resume)
     model = CRNN.from_preset(p, len(classes))
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
     val_store = MelStore(ds["validation"], p)

@@ -20,7 +20,6 @@ preset allows (``paper_schedule``). Every stage of the course runs on
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -36,7 +35,8 @@ from ..models.matsed import ContextNetwork, ReconstructionHead
 from ..models.passt_lite import load_pretrained_encoder
 from ..presets import (RECONSTRUCTION_SHIFT_STD, RECONSTRUCTION_WEIGHT_DECAY, Preset,
                        get_preset)
-from .engine import LAST_CHECKPOINT, EpochSampler, fit, load_checkpoint
+from ..files import CheckpointError, load_torch_file, save_torch, write_json
+from .engine import EpochSampler, check_settings, fit, load_checkpoint
 from .masking import MaskedFrames, bert_replace, block_mask, interpolate_masked, masked_mse
 
 TRAIN_SPLITS = ("synth_train", "weak", "unlabeled")  # the paper's: strong + weak + unlabeled
@@ -211,7 +211,9 @@ def load_context(path, preset: "Preset | str", pos: str = "relative",
         raise FileNotFoundError(f"no context weights at {path}; run `matsed-lite pretrain` "
                                 f"(or pretrain_context) first")
     net = ContextNetwork(p.context_dim, p.context_depth, p.context_heads, pos, p.context_mlp_ratio)
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = load_torch_file(path, map_location=map_location, what="context.pt")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a context network's weights (a context.pt)")
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
@@ -272,18 +274,9 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
               "mask_ratio": p.mask_ratio, "mask_block": p.mask_block, "shift_std": RECONSTRUCTION_SHIFT_STD,
               "train_splits": list(TRAIN_SPLITS), "valid_split": VALID_SPLIT,
               "data_root": str(data_root)}
-    config_path = run_dir / "config.json"
-    if resume and (run_dir / LAST_CHECKPOINT).is_file() and config_path.is_file():
-        old = json.loads(config_path.read_text())
-        diff = {k: (old.get(k), v) for k, v in config.items()
-                if k != "data_root" and old.get(k) != v}
-        if diff:
-            raise ValueError(f"cannot resume {run_dir}: it was started with other settings "
-                             f"(saved, now): {diff}. Use the same settings or a new --out.")
-    elif resume and progress:
+    resuming = check_settings(run_dir, config, resume, file="config.json")
+    if resume and not resuming and progress:
         print(f"resume: no checkpoint in {run_dir}, starting from scratch")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(json.dumps(config, indent=2))
 
     # -- frozen encoder -> cached frames ------------------------------------------
     if cache is None:
@@ -331,7 +324,7 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     best = load_checkpoint(run_dir / "best.pt")["model"]
     context_state = {k[len("context."):]: v.cpu() for k, v in best.items() if k.startswith("context.")}
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(context_state, out_dir / CONTEXT_FILE)
+    save_torch(context_state, out_dir / CONTEXT_FILE)
     hist = res["history"]
     val = [h["val/masked_mse"] for h in hist]
     recipe = {
@@ -355,7 +348,7 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         "device": res["device"],
         "context_file": str(out_dir / CONTEXT_FILE),
     }
-    (out_dir / RECIPE_FILE).write_text(json.dumps(recipe, indent=2))
+    write_json(out_dir / RECIPE_FILE, recipe)
     if progress:
         verdict = "beats" if recipe["beats_interpolation"] else "does NOT beat"
         print(f"best epoch {recipe['best_epoch']}: val masked MSE {recipe['best_val_masked_mse']:.4f} "
