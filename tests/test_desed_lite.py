@@ -10,7 +10,6 @@ import soundfile as sf
 
 from matsed_lite.data import desed_format
 from matsed_lite.data.desed_lite import (
-    GENERATOR_VERSION,
     MANIFEST_NAME,
     SNR_DB,
     SPLITS,
@@ -22,6 +21,7 @@ from matsed_lite.data.desed_lite import (
     split_count,
 )
 from matsed_lite.data.event_sounds import MIN_EVENT_SECONDS
+from matsed_lite.data.synth_folder import GENERATOR_VERSION
 from matsed_lite.presets import DESED_CLASSES, get_preset
 
 # Few clips, but enough validation clips that a short one is likely (checked below).

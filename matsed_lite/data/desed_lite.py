@@ -39,8 +39,7 @@ import soundfile as sf
 from tqdm.auto import tqdm
 
 from . import desed_format
-from .synth_folder import (GENERATOR_VERSION, MANIFEST_NAME, open_manifest, watch_parent,  # noqa: F401
-                           write_manifest)
+from .synth_folder import MANIFEST_NAME, open_manifest, watch_parent, write_manifest
 from .event_sounds import MIN_EVENT_SECONDS, draw_event_duration, synthesize_event
 from .sound_synthesis import synthesize_background
 from ..presets import DESED_CLASSES, Preset, get_preset
