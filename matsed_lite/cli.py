@@ -12,11 +12,11 @@
     matsed-lite train      --data ROOT --preset P --out RUN_DIR   (pretrain -> stage 1 -> stage 2)
     matsed-lite evaluate   --run RUN_DIR --data ROOT --json OUT.json
     matsed-lite predict    AUDIO... --run RUN_DIR --out EVENTS.tsv [--plot DIR]
+    matsed-lite probe      --data ROOT --preset P [--encoder RUN_DIR]   (linear frame probes)
     matsed-lite ship       RUN_DIR --command "..."   (replace the shipped model)
 
-Each command imports what it needs when it runs (the ``from .x import`` lines
-inside the ``cmd_*`` functions): ``matsed-lite --help`` then answers without
-loading torch, sed_scores_eval or papermill (seconds of start-up).
+This module holds the arguments and ``main``; what each command does is in
+``commands`` (``cmd_*``), which imports what it needs when it runs.
 
 Errors: ``main`` turns every expected failure (bad data, a bad or unsafe file, a
 path that cannot be written, memory, Ctrl-C) into one ``error:`` line naming the
@@ -26,12 +26,11 @@ interrupted). Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .presets import ENCODER_DATA_WORKERS, PRESETS, get_preset
+from . import __version__, commands
+from .presets import ENCODER_DATA_WORKERS, PRESETS
 
 
 def _preset_arg(value: str) -> str:
@@ -80,7 +79,7 @@ def _training_args(p, what, epochs=True):
 
 def _add_data_commands(sub) -> None:
     p = sub.add_parser("presets", help="show the presets and their values")
-    p.set_defaults(func=cmd_presets)
+    p.set_defaults(func=commands.cmd_presets)
 
     p = sub.add_parser("synth", help="generate DESED-lite, a synthetic data set in the DESED layout")
     p.add_argument("--out", required=True, type=Path, help="data folder to write (ROOT)")
@@ -90,7 +89,7 @@ def _add_data_commands(sub) -> None:
                    help="comma-separated subset of splits (default: all)")
     p.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_synth)
+    p.set_defaults(func=commands.cmd_synth)
 
     data = sub.add_parser("data", help="inspect DESED-format data")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
@@ -100,7 +99,7 @@ def _add_data_commands(sub) -> None:
                    help="comma-separated class list; labels outside it are errors")
     p.add_argument("--skip-missing", action="store_true",
                    help="count missing audio files instead of failing (real DESED has some)")
-    p.set_defaults(func=cmd_data_check)
+    p.set_defaults(func=commands.cmd_data_check)
 
 
 def _add_training_commands(sub) -> None:
@@ -122,12 +121,12 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--workers", default=ENCODER_DATA_WORKERS, type=int,
                    help=f"broad: DataLoader workers rendering clips while the model trains "
                         f"(default: {ENCODER_DATA_WORKERS})")
-    p.set_defaults(func=cmd_pretrain_encoder)
+    p.set_defaults(func=commands.cmd_pretrain_encoder)
 
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
     _training_args(p, "the pre-training")
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
-    p.set_defaults(func=cmd_pretrain)
+    p.set_defaults(func=commands.cmd_pretrain)
 
     p = sub.add_parser("finetune", help="mean-teacher fine-tuning, stage 1 or 2")
     _training_args(p, "the stage")
@@ -139,7 +138,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
-    p.set_defaults(func=cmd_finetune)
+    p.set_defaults(func=commands.cmd_finetune)
 
     p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
     _training_args(p, "the CRNN")
@@ -147,14 +146,14 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--recipe", default="crnn", choices=["crnn", "crnn_supervised"],
                    help="crnn: the DCASE mean teacher (default); crnn_supervised: plain "
                         "supervised training, no teacher, no augmentation")
-    p.set_defaults(func=cmd_train_crnn)
+    p.set_defaults(func=commands.cmd_train_crnn)
 
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
     _training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
     p.add_argument("--classes", type=_list_arg, default=None)
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=commands.cmd_train)
 
 
 def _add_evaluation_commands(sub) -> None:
@@ -174,7 +173,7 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--bootstrap", type=int, default=50,
                    help="clip resamples for 95%% intervals of PSDS1/PSDS2 (default 50; 0: none)")
     p.add_argument("--json", required=True, type=Path, help="write the results here")
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=commands.cmd_evaluate)
 
     p = sub.add_parser("predict", help="detect events in audio files (wav, flac, ogg; any length)")
     p.add_argument("audio", nargs="+", type=Path, help="audio files")
@@ -184,14 +183,26 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--fusion-lambda", type=float, default=None)
     p.add_argument("--post", default="median", choices=["median", "max", "none"])
     p.add_argument("--threshold", type=float, default=0.5)
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=commands.cmd_predict)
+
+    p = sub.add_parser("probe", help="frame-level linear probes: the encoder's features "
+                                     "against log-mel frames, per class")
+    p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--encoder", type=Path, default=None,
+                   help="a pretrain-encoder run folder (default: the shipped PaSST-lite)")
+    p.add_argument("--train-split", default=None, help="default: the first strong split")
+    p.add_argument("--test-split", default="validation")
+    p.add_argument("--max-clips", type=int, default=None, help="clips per split (default: all)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.set_defaults(func=commands.cmd_probe)
 
     p = sub.add_parser("ship", help="copy a trained run's model into the package as the shipped one "
                                     "(float16) with its recipe and a fresh staleness check")
     p.add_argument("run", type=Path, help="run folder (model.pt inside, or a `train` folder)")
     p.add_argument("--command", required=True, help="the command that trained the run (recorded)")
     p.add_argument("--extra", type=Path, default=None, help="a JSON file of more recipe fields")
-    p.set_defaults(func=cmd_ship)
+    p.set_defaults(func=commands.cmd_ship)
 
 
 def _add_course_commands(sub) -> None:
@@ -207,200 +218,9 @@ def _add_course_commands(sub) -> None:
     p.add_argument("--notebooks-dir", type=Path, default=Path("notebooks"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
-    p.set_defaults(func=cmd_notebooks)
+    p.set_defaults(func=commands.cmd_notebooks)
 
 
-def cmd_presets(args) -> int:
-    names = list(PRESETS)
-    fields = [f for f in PRESETS[names[0]].to_dict() if f != "name"]
-    width = max(len(f) for f in fields)
-    print(f"{'':<{width}}  " + "  ".join(f"{n:>9}" for n in names))
-    for f in fields:
-        print(f"{f:<{width}}  " + "  ".join(f"{str(getattr(PRESETS[n], f)):>9}" for n in names))
-    return 0
-
-
-def cmd_synth(args) -> int:
-    from .data.desed_lite import generate_desed_lite
-
-    summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
-                                  splits=args.splits, workers=args.workers,
-                                  progress=not args.quiet)
-    print(f"DESED-lite ({args.preset}, seed {args.seed}) in {args.out}")
-    for split, s in summary.items():
-        print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
-    return 0
-
-
-def cmd_data_check(args) -> int:
-    from .data.data_check import check_dataset, format_report
-
-    report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
-    print(format_report(report))
-    return 0 if report.ok else 1
-
-
-def cmd_pretrain_encoder(args) -> int:
-    from .training.encoder_pretraining import pretrain_encoder
-
-    _refuse_old_run(args)
-    result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
-                              epochs=args.epochs, resume=args.resume, corpus=args.corpus,
-                              clips_per_epoch=args.clips_per_epoch, workers=args.workers)
-    shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
-    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
-    return 0
-
-
-# What a stage's summary line shows (when present): the numbers a user compares.
-_SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolation_val_masked_mse",
-                 "mAP", "seconds", "model_path", "context_file")
-
-
-def _print_result(name: str, result: dict) -> None:
-    shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
-    # overall numbers only: the per-class diagnostics ("psds1/Dog") are in the run's log
-    shown.update({k: v for k, v in (result.get("best") or {}).items()
-                  if isinstance(v, float) and "/" not in k})
-    print(f"{name}: " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                  for k, v in shown.items()))
-
-
-def _run_stage(fn) -> int:
-    """Run a command's work; ``main`` turns its expected failures into one line."""
-    fn()
-    return 0
-
-
-def _refuse_old_run(args) -> None:
-    """A training command without --resume must not wipe an earlier run in --out."""
-    from .training.run_state import previous_run
-
-    found = [] if args.resume else previous_run(args.out)
-    if found:
-        raise FileExistsError(
-            17, f"holds an earlier run ({', '.join(str(f.relative_to(args.out)) for f in found[:3])}"
-                f"{', ...' if len(found) > 3 else ''}); pass --resume to continue it, or choose "
-                f"a new --out (nothing was deleted)", str(args.out))
-
-
-def _context_file(init: Path | None) -> Path | None:
-    """A pre-training run folder or its context.pt."""
-    if init is None:
-        return None
-    return init / "context.pt" if init.is_dir() else init
-
-
-def cmd_pretrain(args) -> int:
-    from .training.reconstruction_pretraining import pretrain_context
-
-    _refuse_old_run(args)
-    return _run_stage(lambda: _print_result("pretrain", pretrain_context(
-        args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
-        epochs=args.epochs, resume=args.resume)))
-
-
-def cmd_finetune(args) -> int:
-    from .training.finetune import finetune
-
-    init = _context_file(args.init) if args.stage == 1 else args.init
-    _refuse_old_run(args)
-    return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
-        args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
-        seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
-        classes=args.classes, fusion_lambda=args.fusion_lambda)))
-
-
-def cmd_train_crnn(args) -> int:
-    from .training.finetune import train_crnn
-
-    _refuse_old_run(args)
-    return _run_stage(lambda: _print_result("crnn", train_crnn(
-        args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
-        resume=args.resume, classes=args.classes, recipe=args.recipe)))
-
-
-def cmd_train(args) -> int:
-    from .training.finetune import finetune
-    from .training.reconstruction_pretraining import pretrain_context
-
-    preset = get_preset(args.preset)
-    _refuse_old_run(args)
-
-    def pipeline():
-        _print_result("pretrain", pretrain_context(
-            args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume))
-        _print_result("stage 1", finetune(
-            args.data, preset, args.out / "stage1", stage=1,
-            init=args.out / "pretrain" / "context.pt", seed=args.seed, resume=args.resume,
-            classes=args.classes))
-        _print_result("stage 2", finetune(
-            args.data, preset, args.out / "stage2", stage=2, init=args.out / "stage1",
-            seed=args.seed, resume=args.resume, classes=args.classes,
-            fusion_lambda=args.fusion_lambda))
-
-    return _run_stage(pipeline)
-
-
-def cmd_evaluate(args) -> int:
-    from .evaluation.inference import evaluate_run, format_table, write_json
-
-    def go():
-        res = evaluate_run(args.run, args.data, args.split, fusion_lambda=args.fusion_lambda,
-                           post=args.post, save_scores=args.save_scores,
-                           temperature=args.temperature, bootstrap=args.bootstrap)
-        print(format_table(res))
-        write_json(args.json, res)
-        print(f"wrote {args.json}" + (f" and score files in {args.save_scores}"
-                                     if args.save_scores else ""))
-
-    return _run_stage(go)
-
-
-def cmd_predict(args) -> int:
-    from .evaluation.inference import predict_audio
-
-    def go():
-        events = predict_audio(args.audio, args.run, args.out, plot_dir=args.plot,
-                               fusion_lambda=args.fusion_lambda, post=args.post,
-                               threshold=args.threshold)
-        n = sum(len(v) for v in events.values())
-        print(f"{n} events in {len(events)} files -> {args.out}")
-
-    return _run_stage(go)
-
-
-def cmd_ship(args) -> int:
-    from .evaluation.shipped import ship
-
-    def go():
-        extra = json.loads(args.extra.read_text()) if args.extra else None
-        r = ship(args.run, args.command, extra=extra)
-        print(json.dumps({k: r[k] for k in ("check", "size_bytes")}, indent=2))
-
-    return _run_stage(go)
-
-
-def cmd_notebooks(args) -> int:
-    from .course.runner import NotebookFailed, format_summary, run_notebooks
-
-    done: list = []
-    status = 0
-    try:
-        run_notebooks(args.preset, notebooks_dir=args.notebooks_dir, out=args.out,
-                      only=args.only, data_root=args.data, figures_dir=args.figures,
-                      seed=args.seed, timeout=args.timeout,
-                      echo=lambda msg: print(msg, flush=True), results=done)
-    except (NotebookFailed, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        status = 1
-    if done:
-        print()
-        print(format_summary(done))
-    return status
-
-
-# Commands that continue where an interrupted run stopped.
 _RESUMABLE = ("pretrain-encoder", "pretrain", "finetune", "train-crnn", "train")
 
 

@@ -1,0 +1,225 @@
+"""What each ``matsed-lite`` command does: one ``cmd_*`` function per command.
+
+``cli`` parses the arguments and calls these. Each function imports what it needs
+when it runs (the ``from .x import`` lines inside it): ``matsed-lite --help`` then
+answers without loading torch, sed_scores_eval or papermill (seconds of start-up).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .presets import PRESETS, get_preset
+
+
+def cmd_presets(args) -> int:
+    names = list(PRESETS)
+    fields = [f for f in PRESETS[names[0]].to_dict() if f != "name"]
+    width = max(len(f) for f in fields)
+    print(f"{'':<{width}}  " + "  ".join(f"{n:>9}" for n in names))
+    for f in fields:
+        print(f"{f:<{width}}  " + "  ".join(f"{str(getattr(PRESETS[n], f)):>9}" for n in names))
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from .data.desed_lite import generate_desed_lite
+
+    summary = generate_desed_lite(args.out, get_preset(args.preset), seed=args.seed,
+                                  splits=args.splits, workers=args.workers,
+                                  progress=not args.quiet)
+    print(f"DESED-lite ({args.preset}, seed {args.seed}) in {args.out}")
+    for split, s in summary.items():
+        print(f"  {split:<12} " + "  ".join(f"{k}={v}" for k, v in s.items()))
+    return 0
+
+
+def cmd_data_check(args) -> int:
+    from .data.data_check import check_dataset, format_report
+
+    report = check_dataset(args.root, classes=args.classes, skip_missing=args.skip_missing)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def cmd_pretrain_encoder(args) -> int:
+    from .training.encoder_pretraining import pretrain_encoder
+
+    _refuse_old_run(args)
+    result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
+                              epochs=args.epochs, resume=args.resume, corpus=args.corpus,
+                              clips_per_epoch=args.clips_per_epoch, workers=args.workers)
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    return 0
+
+
+# What a stage's summary line shows (when present): the numbers a user compares.
+_SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolation_val_masked_mse",
+                 "mAP", "seconds", "model_path", "context_file")
+
+
+def _print_result(name: str, result: dict) -> None:
+    shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
+    # overall numbers only: the per-class diagnostics ("psds1/Dog") are in the run's log
+    shown.update({k: v for k, v in (result.get("best") or {}).items()
+                  if isinstance(v, float) and "/" not in k})
+    print(f"{name}: " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                  for k, v in shown.items()))
+
+
+def _run_stage(fn) -> int:
+    """Run a command's work; ``main`` turns its expected failures into one line."""
+    fn()
+    return 0
+
+
+def _refuse_old_run(args) -> None:
+    """A training command without --resume must not wipe an earlier run in --out."""
+    from .training.run_state import previous_run
+
+    found = [] if args.resume else previous_run(args.out)
+    if found:
+        raise FileExistsError(
+            17, f"holds an earlier run ({', '.join(str(f.relative_to(args.out)) for f in found[:3])}"
+                f"{', ...' if len(found) > 3 else ''}); pass --resume to continue it, or choose "
+                f"a new --out (nothing was deleted)", str(args.out))
+
+
+def _context_file(init: Path | None) -> Path | None:
+    """A pre-training run folder or its context.pt."""
+    if init is None:
+        return None
+    return init / "context.pt" if init.is_dir() else init
+
+
+def cmd_pretrain(args) -> int:
+    from .training.reconstruction_pretraining import pretrain_context
+
+    _refuse_old_run(args)
+    return _run_stage(lambda: _print_result("pretrain", pretrain_context(
+        args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
+        epochs=args.epochs, resume=args.resume)))
+
+
+def cmd_finetune(args) -> int:
+    from .training.finetune import finetune
+
+    init = _context_file(args.init) if args.stage == 1 else args.init
+    _refuse_old_run(args)
+    return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
+        args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
+        seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
+        classes=args.classes, fusion_lambda=args.fusion_lambda)))
+
+
+def cmd_train_crnn(args) -> int:
+    from .training.finetune import train_crnn
+
+    _refuse_old_run(args)
+    return _run_stage(lambda: _print_result("crnn", train_crnn(
+        args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
+        resume=args.resume, classes=args.classes, recipe=args.recipe)))
+
+
+def cmd_train(args) -> int:
+    from .training.finetune import finetune
+    from .training.reconstruction_pretraining import pretrain_context
+
+    preset = get_preset(args.preset)
+    _refuse_old_run(args)
+
+    def pipeline():
+        _print_result("pretrain", pretrain_context(
+            args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume))
+        _print_result("stage 1", finetune(
+            args.data, preset, args.out / "stage1", stage=1,
+            init=args.out / "pretrain" / "context.pt", seed=args.seed, resume=args.resume,
+            classes=args.classes))
+        _print_result("stage 2", finetune(
+            args.data, preset, args.out / "stage2", stage=2, init=args.out / "stage1",
+            seed=args.seed, resume=args.resume, classes=args.classes,
+            fusion_lambda=args.fusion_lambda))
+
+    return _run_stage(pipeline)
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation.inference import evaluate_run, format_table, write_json
+
+    def go():
+        res = evaluate_run(args.run, args.data, args.split, fusion_lambda=args.fusion_lambda,
+                           post=args.post, save_scores=args.save_scores,
+                           temperature=args.temperature, bootstrap=args.bootstrap)
+        print(format_table(res))
+        write_json(args.json, res)
+        print(f"wrote {args.json}" + (f" and score files in {args.save_scores}"
+                                     if args.save_scores else ""))
+
+    return _run_stage(go)
+
+
+def cmd_predict(args) -> int:
+    from .evaluation.inference import predict_audio
+
+    def go():
+        events = predict_audio(args.audio, args.run, args.out, plot_dir=args.plot,
+                               fusion_lambda=args.fusion_lambda, post=args.post,
+                               threshold=args.threshold)
+        n = sum(len(v) for v in events.values())
+        print(f"{n} events in {len(events)} files -> {args.out}")
+
+    return _run_stage(go)
+
+
+def cmd_probe(args) -> int:
+    from .evaluation.probe import format_probe, probe_folder
+    from .models.passt_lite import load_pretrained_encoder
+
+    def go():
+        preset = get_preset(args.preset)
+        encoder = None if args.encoder is None else load_pretrained_encoder(
+            preset, weights_dir=args.encoder)
+        res = probe_folder(args.data, preset, encoder, args.train_split, args.test_split,
+                           args.max_clips)
+        print(format_probe(res))
+        if args.json is not None:
+            from .files import write_json
+
+            write_json(args.json, res)
+
+    return _run_stage(go)
+
+
+def cmd_ship(args) -> int:
+    from .evaluation.shipped import ship
+
+    def go():
+        extra = json.loads(args.extra.read_text()) if args.extra else None
+        r = ship(args.run, args.command, extra=extra)
+        print(json.dumps({k: r[k] for k in ("check", "size_bytes")}, indent=2))
+
+    return _run_stage(go)
+
+
+def cmd_notebooks(args) -> int:
+    from .course.runner import NotebookFailed, format_summary, run_notebooks
+
+    done: list = []
+    status = 0
+    try:
+        run_notebooks(args.preset, notebooks_dir=args.notebooks_dir, out=args.out,
+                      only=args.only, data_root=args.data, figures_dir=args.figures,
+                      seed=args.seed, timeout=args.timeout,
+                      echo=lambda msg: print(msg, flush=True), results=done)
+    except (NotebookFailed, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 1
+    if done:
+        print()
+        print(format_summary(done))
+    return status
+
+
+# Commands that continue where an interrupted run stopped.
