@@ -97,3 +97,65 @@ def test_mask_explorer_follows_sliders():
     box.sliders["block"].value = 30  # 7 blocks (the last one partial), 2 masked
     assert "blocks of 30" in box.figure.axes[0].get_title()
     assert plt.get_fignums() == []
+
+
+def _fusion_inputs(T=40, D=6, K=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    glob, loc = torch.randn(T, D, generator=g), torch.randn(T, D, generator=g)
+    scores = {lam: torch.rand(T, K, generator=g).numpy() for lam in (0.0, 0.5, 1.0)}
+    return glob, loc, scores, ["a_b", "c", "d"]
+
+
+def test_plot_fusion_draws_the_mix_and_the_scores():
+    from matsed_lite.course.explorers import plot_fusion
+
+    glob, loc, scores, classes = _fusion_inputs()
+    fig = plot_fusion(glob, loc, scores[0.5], 0.25, classes, frame_hop=0.04)
+    ax_f, ax_s = fig.axes[:2]
+    np.testing.assert_allclose(ax_f.images[0].get_array(), (0.25 * loc + 0.75 * glob).numpy().T, rtol=1e-6)
+    assert len(ax_s.lines) == 3 and "0.25" in ax_f.get_title()
+    np.testing.assert_allclose(ax_s.lines[1].get_ydata(), scores[0.5][:, 1])
+    assert len(fig.axes) == 3  # the colour bar
+    with pytest.raises(ValueError, match="scores"):
+        plot_fusion(glob, loc, scores[0.5][:, :2], 0.5, classes, 0.04)
+
+
+def test_fusion_explorer_follows_lambda():
+    from matsed_lite.course.explorers import fusion_explorer
+
+    glob, loc, scores, classes = _fusion_inputs()
+    box = fusion_explorer(glob, loc, scores, classes, frame_hop=0.04)
+    assert list(box.sliders["lam"].options) == [0.0, 0.5, 1.0] and box.sliders["lam"].value == 0.5
+    first = _png(box)
+    box.sliders["lam"].value = 1.0
+    np.testing.assert_allclose(box.figure.axes[0].images[0].get_array(), loc.numpy().T, rtol=1e-6)
+    np.testing.assert_allclose(box.figure.axes[1].lines[0].get_ydata(), scores[1.0][:, 0])
+    assert _png(box) != first and plt.get_fignums() == []
+
+
+def test_operating_point_plot_and_explorer():
+    from matsed_lite.course.explorers import operating_point_explorer, plot_operating_point
+
+    classes = ["x", "y"]
+    sc = np.zeros((50, 2), np.float32)
+    sc[10:20, 0] = 0.8
+    sc[30:35, 1] = 0.4
+    roc = (np.array([0.2, 0.6, 0.9]), np.array([0.0, 20.0, 80.0]))
+    pts = {0.3: {"x": (40.0, 0.9), "y": (30.0, 0.7)}, 0.5: {"x": (10.0, 0.6), "y": (5.0, 0.2)}}
+    fig = plot_operating_point(sc, classes, 0.1, 0.5, roc, pts[0.5], truth=[(1.0, 2.0, "x")])
+    ax_e, ax_s, ax_r = fig.axes
+    assert len(ax_e.patches) == 2            # one event decoded at 0.5 (x), one true event
+    assert "1 events" in ax_e.get_title()
+    star = [l for l in ax_r.lines if l.get_marker() == "*"][0]
+    assert star.get_xdata()[0] == pytest.approx(7.5) and star.get_ydata()[0] == pytest.approx(0.4)
+    plt.close(fig)
+
+    box = operating_point_explorer({"median": sc, "max": sc * 0.5}, {"median": roc, "max": roc},
+                                   {"median": pts, "max": pts}, classes, 0.1)
+    assert box.sliders["threshold"].value == 0.5
+    assert "1 events" in box.figure.axes[0].get_title()
+    box.sliders["threshold"].value = 0.3
+    assert "2 events" in box.figure.axes[0].get_title()
+    box.sliders["post"].value = "max"          # scores halved: only x (0.4) survives 0.3
+    assert "1 events" in box.figure.axes[0].get_title() and "max" in box.figure.axes[0].get_title()
+    assert plt.get_fignums() == []

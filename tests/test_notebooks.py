@@ -77,6 +77,8 @@ def _check_01(r, out):
     assert r["pretraining_epochs"] == 2 and 0 <= r["retrained_mAP"] <= 1  # re-trained at smoke
     assert r["frame_feature_shape"] == [250, 128]  # 5 frames per token at smoke and r["tokens_to_frames_error"] < 1e-5
     assert r["tagging_mAP"] > r["tagging_chance"] + 0.2  # the shipped encoder tags
+    built = r["build_in_place_max_abs_diff"]  # the chapter's own code against the package's
+    assert built["patch_embedding"] < 1e-4 and built["patchout"] == 0
 
 
 def _check_02(r, out):
@@ -86,6 +88,10 @@ def _check_02(r, out):
     assert r["attention_shape"] == [1, 4, 250, 250]
     assert r["attention_model"] == "cpu"  # the shipped trained model drives the explorer
     assert r["relative_over_plain_time"] > 0
+    built = r["build_in_place_max_abs_diff"]
+    assert built["rel_shift"] == 0 and built["relative_attention_layer"] < 1e-4
+    assert r["attention_diagonal_share"]["trained"] > r["attention_diagonal_share"]["untrained"]
+    assert min(r["equivariance_change_absolute"]) > 1e-2
 
 
 def _check_03(r, out):
@@ -96,6 +102,8 @@ def _check_03(r, out):
     assert abs(shares["mask token"] - 0.8) < 0.02 and abs(shares["unchanged"] - 0.1) < 0.02
     enc = r["interpolation_error"]["encoder frame features"]
     assert enc["1"] < enc["10"] and r["encoder_error_ratio_block_vs_frame"] > 2
+    assert r["build_in_place_same_mask"] is True
+    assert r["build_in_place_max_abs_diff"]["bert_replace"] == 0
 
 
 def _check_04(r, out):
@@ -110,6 +118,7 @@ def _check_04(r, out):
     assert all(c["best"] > 0 and len(c["val_masked_mse"]) == r["compare_epochs"]
                for c in r["positions"].values())
     assert Path(r["context_file"]).is_file()
+    assert r["build_in_place_max_abs_diff"]["masked_reconstruction_loss"] < 1e-5
     assert {"04_curves.png", "04_reconstructions.png", "04_positions.png", "04_schedule.png"} <= {
         p.name for p in out.glob("*.png")}
 
@@ -125,7 +134,10 @@ def _check_05(r, out):
         assert 1 <= r["final"][run]["best_epoch"] <= n
         assert (out / r["model_files"][run]).is_file()
         assert (out / run / "recipe.json").is_file()
-    assert {"05_ema_alpha.png", "05_consistency_ramps.png", "05_psds1_curves.png"} <= {
+    built = r["build_in_place_max_abs_diff"]  # the step by hand against make_train_step + update_ema
+    assert built["loss"] < 1e-5 and built["student_after_step"] < 1e-5 and built["teacher_after_ema"] < 1e-5
+    assert r["ema_toy_rms"]["teacher"] < r["ema_toy_rms"]["student"] / 3
+    assert {"05_ema_alpha.png", "05_ema_toy.png", "05_consistency_ramps.png", "05_psds1_curves.png"} <= {
         p.name for p in out.glob("*.png")}
 
 
@@ -135,7 +147,10 @@ def _check_06(r, out):
     assert set(r["psds_vs_lambda"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
     # A timing: only its sanity is checked here (speed is measured by benchmarks/bench_fusion.py).
     assert r["fusion_cost"]["windows"] == 17 and 0 < r["fusion_cost"]["ratio"] < float("inf")
-    assert {"06_windows.png", "06_features.png", "06_psds_vs_lambda.png"} <= {p.name for p in out.glob("*.png")}
+    assert r["build_in_place_max_abs_diff"]["local_features"] < 1e-4
+    assert str(r["best_lambda_psds1"]) in r["psds_vs_lambda"] and isinstance(r["lambda_half_beats_ends"], bool)
+    assert {"06_windows.png", "06_features.png", "06_psds_vs_lambda.png", "06_fusion_explorer.png"} <= {
+        p.name for p in out.glob("*.png")}
 
 
 def _check_07(r, out):
@@ -143,7 +158,13 @@ def _check_07(r, out):
     for v in r["psds_by_post"].values():
         assert 0 <= v["psds1"] <= 1 and 0 <= v["psds2"] <= 1
     assert 0 <= r["collar_f1"] <= 1 and r["n_truth"] >= 1
-    assert {"07_detections.png", "07_psd_roc.png", "07_post_processing.png"} <= {
+    toy = r["toy_psds1"]  # PSDS1 of a two-clip toy counted by hand against sed_scores_eval
+    assert toy["by_hand"] == pytest.approx(0.995, abs=1e-9)
+    assert toy["by_hand"] == pytest.approx(toy["sed_scores_eval"], abs=1e-6)
+    assert set(r["operating_points_at_half"]) == {"median", "max", "none"}
+    assert all(f >= 0 and 0 <= t <= 1 for pts in r["operating_points_at_half"].values()
+               for f, t in pts.values())
+    assert {"07_detections.png", "07_psd_roc.png", "07_post_processing.png", "07_operating_point.png"} <= {
         p.name for p in out.glob("*.png")}
 
 
@@ -154,6 +175,8 @@ def _check_08(r, out):
     assert len(r["train_ablation"]) == 4 and len(r["table"]) == 2 + 3 + 2 + 4
     assert all(0 <= row["psds1"] <= 1 and 0 <= row["psds2"] <= 1 for row in r["table"])
     assert (out / "results_table.md").is_file()
+    per_class = r["systems"]["MAT-SED-lite"]["per_class_psds1"]
+    assert set(r["per_class_drawn"]) == {c for c, v in per_class.items() if v is not None}
 
 
 CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04,

@@ -148,3 +148,30 @@ def test_ground_truth_from_tsv(tmp_path, data):
         ground_truth_from_tsv(tmp_path / "val.tsv")
     with pytest.raises(ValueError, match="no duration"):
         ground_truth_from_tsv(tmp_path / "val.tsv", durations={"clip_00.wav": 7.3})
+
+
+def test_operating_points_on_a_toy_counted_by_hand():
+    """Chapter 07's toy: one hour of audio, so one false positive is 1 per hour."""
+    from sed_scores_eval.base_modules.scores import create_score_dataframe
+    from matsed_lite.evaluation.sed_metrics import operating_points
+
+    classes = ["Cat", "Dog"]
+    segs = {"A": [(10, 20, "Dog", 0.80), (300, 310, "Dog", 0.95), (1000, 1010, "Dog", 0.60),
+                  (1200, 1210, "Cat", 0.40)],
+            "B": [(100, 110, "Cat", 0.90), (200, 210, "Cat", 0.50), (500, 510, "Dog", 0.85)]}
+    truth = {"A": [(10.0, 20.0, "Dog"), (300.0, 310.0, "Dog")],
+             "B": [(100.0, 110.0, "Cat"), (200.0, 210.0, "Cat")]}
+    durations = {"A": 1800.0, "B": 1800.0}
+
+    def frame(s):
+        edges = sorted({0.0, 1800.0} | {float(t) for x in s for t in x[:2]})
+        v = np.zeros((len(edges) - 1, 2))
+        for on, off, c, p in s:
+            v[edges.index(on), classes.index(c)] = p
+        return create_score_dataframe(v, np.array(edges), classes)
+
+    scores = {k: frame(v) for k, v in segs.items()}
+    pts = operating_points(scores, truth, durations, [0.7, 0.45])
+    assert pts[0.7]["Dog"] == pytest.approx((1.0, 1.0)) and pts[0.7]["Cat"] == pytest.approx((0.0, 0.5))
+    assert pts[0.45]["Dog"] == pytest.approx((2.0, 1.0)) and pts[0.45]["Cat"] == pytest.approx((0.0, 1.0))
+    assert psds(scores, truth, durations, "psds1")["psds"] == pytest.approx(0.995, abs=1e-6)

@@ -45,7 +45,8 @@ def plot_clip(waveform: np.ndarray, sample_rate: int, logmel: np.ndarray, frame_
 
 def plot_spectrogram_grid(logmels: Mapping[str, np.ndarray], frame_hop: float,
                           ncols: int = 5, title: str = "") -> Figure:
-    """One log-mel panel per named sound (e.g. one event of each class)."""
+    """One log-mel panel per named sound (e.g. one event of each class; chapter 00's gallery).
+    Time in seconds on the bottom row's axes, mel bin on the left column's."""
     names = list(logmels)
     nrows = int(np.ceil(len(names) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.2 * nrows), squeeze=False)
@@ -59,6 +60,12 @@ def plot_spectrogram_grid(logmels: Mapping[str, np.ndarray], frame_hop: float,
         ax.set_xlim(0, longest)  # one time scale for every panel
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
+    for i, ax in enumerate(list(axes.flat)[:len(names)]):
+        row, col = divmod(i, ncols)
+        if row == nrows - 1 or i + ncols >= len(names):  # the lowest panel of its column
+            ax.set_xlabel("time (s)", fontsize=8)
+        if col == 0:
+            ax.set_ylabel("mel bin", fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     if title:

@@ -163,7 +163,8 @@ def _prepare_for_scoring(scores: Mapping, ground_truth: Mapping, durations: Mapp
 
 def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
          setting: str = "psds1", num_jobs: int = 1) -> dict:
-    """PSDS of score DataFrames (from ``scores_to_dataframes``) with the DCASE settings.
+    """PSDS of score DataFrames (from ``scores_to_dataframes``) with the DCASE settings
+    (chapter 07 checks it against a toy counted by hand).
 
     setting  "psds1" or "psds2" (see ``PSDS_SETTINGS``).
     Returns {"psds": float, "per_class": {class: psds}, "roc": (etpr, efpr)}.
@@ -339,3 +340,33 @@ def intersection_f1(scores: Mapping, ground_truth: Mapping, durations: Mapping,
     return _f1_result(f, p, r, classes, absent)
 
 
+
+
+def operating_points(scores: Mapping, ground_truth: Mapping, durations: Mapping,
+                     thresholds: Sequence[float], setting: str = "psds1") -> dict:
+    """Where single thresholds sit on the PSD-ROC (chapter 07's explorer).
+
+    For each threshold: {class: (FPR per hour, TPR)} counted with the setting's
+    detection and ground-truth tolerance criteria (DTC, GTC), no cross-triggers,
+    as sed_scores_eval counts them (a frame is active where its score is strictly
+    above the threshold). Classes without ground-truth events are left out, as
+    in ``psds``. One pass over the scores for all thresholds."""
+    from sed_scores_eval.base_modules.precision_recall import single_fscore_from_intermediate_statistics
+    from sed_scores_eval.intersection_based.intermediate_statistics import accumulated_intermediate_statistics
+
+    if setting not in PSDS_SETTINGS:
+        raise ValueError(f"unknown PSDS setting {setting!r}; choose one of {', '.join(PSDS_SETTINGS)}")
+    scores, ground_truth, durations, classes, absent = _prepare_for_scoring(
+        scores, ground_truth, durations, "PSD-ROC points")
+    s = PSDS_SETTINGS[setting]
+    stats, _ = accumulated_intermediate_statistics(
+        scores=scores, ground_truth=ground_truth, dtc_threshold=s["dtc_threshold"],
+        gtc_threshold=s["gtc_threshold"])
+    hours = sum(durations.values()) / 3600.0
+    out = {}
+    for t in thresholds:
+        *_, counts = single_fscore_from_intermediate_statistics(stats, threshold=float(t))
+        out[float(t)] = {c: (float(counts[c]["fps"]) / hours,
+                             float(counts[c]["tps"]) / max(int(counts[c]["n_ref"]), 1))
+                         for c in classes if c not in absent}
+    return out

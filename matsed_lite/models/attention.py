@@ -70,7 +70,7 @@ def relative_distances(T: int, device=None) -> Tensor:
 
 def rel_shift(x: Tensor) -> Tensor:
     """(..., T, 2T-1) scores against distances [T-1 ... -(T-1)] -> (..., T, T)
-    scores indexed by (query i, key j), i.e. distance i - j.
+    scores indexed by (query i, key j), i.e. distance i - j (chapter 02).
 
     Column c of x is distance T-1-c, so we want out[i, j] = x[i, T-1-i+j]:
     row i must slide left by T-1-i. The trick does every row's slide at once
@@ -137,7 +137,7 @@ def padding_bias(key_padding_mask: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """Self-attention over (B, T, D) frames with pos = "relative" | "absolute" | "none".
+    """Self-attention over (B, T, D) frames with pos = "relative" | "absolute" | "none" (chapter 02).
 
     "relative" is Transformer-XL's (see the module docstring). "absolute" and
     "none" are plain attention here: an absolute code, if any, is added to the

@@ -98,7 +98,8 @@ def _frame_features(encoder, mel: Tensor) -> Tensor:
 
 def local_features(encoder, mel: Tensor, window: int, hop: int) -> Tensor:
     """Z_local: (B, T_ctx, D) frame features of log-mels (B, n_mels, T) from
-    overlapping windows, overlap-added and averaged (see the module docstring).
+    overlapping windows, overlap-added and averaged (see the module docstring; chapter 06
+    builds it as a loop).
 
     ``window`` and ``hop`` are in mel frames and must be whole context frames
     (multiples of the encoder's stride / frames_per_token). One encoder call

@@ -68,7 +68,7 @@ def tokens_to_frames(tokens: torch.Tensor, n_frames: int, frames_per_token: int 
 
 def patchout_keep(n_freq: int, n_time: int, drop_freq: int, drop_time: int,
                   generator: torch.Generator | None = None, device=None):
-    """Structured patchout: which frequency rows and time columns of the patch
+    """Structured patchout (chapter 01): which frequency rows and time columns of the patch
     grid survive. Returns sorted index tensors (keep_freq, keep_time).
 
     Whole stripes are dropped (as PaSST does), never single patches, so the
@@ -145,7 +145,8 @@ class PaSSTLite(nn.Module):
 
     # ------------------------------------------------------------------
     def _grid(self, mel: torch.Tensor, patchout: bool) -> torch.Tensor:
-        """Log-mel -> patch grid with positions (B, D, F, T'), stripes dropped if asked."""
+        """Log-mel -> patch grid with positions (B, D, F, T'), stripes dropped if asked
+        (the patch embedding built by hand in chapter 01)."""
         if mel.dim() != 3 or mel.shape[1] != self.n_mels:
             raise ValueError(f"mel must be (B, {self.n_mels}, T), got shape {tuple(mel.shape)}")
         t = mel.shape[-1]

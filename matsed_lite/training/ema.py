@@ -32,7 +32,7 @@ _NORM_WITH_STATS = (nn.modules.batchnorm._BatchNorm,)
 
 
 def ema_alpha(step: int, max_alpha: float) -> float:
-    """Mean-teacher decay after ``step`` optimizer steps (1-based): min(1 - 1/step, max).
+    """Mean-teacher decay after ``step`` optimizer steps (1-based): min(1 - 1/step, max) (chapter 05).
 
     Step 1 gives alpha 0 (the teacher becomes a copy of the student); the decay
     then grows towards ``max_alpha`` (0.999 in MAT-SED), so the early teacher
@@ -57,7 +57,7 @@ def _own_statistics(model: torch.nn.Module) -> set[int]:
 
 @torch.no_grad()
 def update_ema(teacher: torch.nn.Module, student: torch.nn.Module, alpha: float) -> None:
-    """teacher <- alpha * teacher + (1 - alpha) * student, for trained parameters.
+    """teacher <- alpha * teacher + (1 - alpha) * student, for trained parameters (chapter 05).
 
     Frozen parameters (requires_grad False in the student) are copied, so a frozen
     encoder stays bit-identical in the teacher instead of drifting by float

@@ -40,7 +40,7 @@ def _masked_mean(x: Tensor, mask: Tensor) -> Tensor:
 
 
 def supervised_losses(out: dict, batch: dict, recipe: Recipe) -> dict[str, Tensor]:
-    """MAT-SED's supervised terms, each already weighted; keys strong, weak, at.
+    """MAT-SED's supervised terms, each already weighted; keys strong, weak, at (chapter 05).
 
     strong: BCE on frame logits, strong clips and valid frames only;
     weak:   BCE(linear-softmax pooled clip score, weak label), weak clips only;
@@ -66,7 +66,7 @@ def supervised_losses(out: dict, batch: dict, recipe: Recipe) -> dict[str, Tenso
 def consistency_losses(student: dict, teacher: dict, frame_mask: Tensor,
                        recipe: Recipe) -> dict[str, Tensor]:
     """MSE between student and teacher over the whole batch, each term weighted
-    (before w_cons); keys frames, clip, at.
+    (before w_cons); keys frames, clip, at (chapter 05).
 
     With an AT head (MAT-SED): frames vs frames, 0.5 x student pooled vs
     *teacher AT*, 2 x AT vs AT. Without (CRNN, DCASE): frames vs frames and

@@ -38,7 +38,7 @@ def n_masked_blocks(T: int, ratio: float = 0.75, block: int = 10) -> tuple[int, 
 def block_mask(batch: int, T: int, ratio: float = 0.75, block: int = 10,
                generator: torch.Generator | None = None) -> torch.Tensor:
     """Bool mask (batch, T), True = masked: exactly round(ratio * blocks) whole
-    blocks per sequence, drawn independently for each sequence."""
+    blocks per sequence, drawn independently for each sequence (chapter 03)."""
     n_blocks, n_masked = n_masked_blocks(T, ratio, block)
     # Rank random keys: the n_masked smallest of each row are masked. One call
     # draws every row, so the result depends only on the generator's state.
@@ -52,7 +52,7 @@ def block_mask(batch: int, T: int, ratio: float = 0.75, block: int = 10,
 def bert_replace(x: torch.Tensor, mask: torch.Tensor, mask_token: torch.Tensor,
                  p_token: float = 0.8, p_random: float = 0.1,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Replace the masked frames of x (B, T, D).
+    """Replace the masked frames of x (B, T, D), BERT-style (chapter 03).
 
     Each masked frame independently becomes ``mask_token`` (prob. p_token), a
     frame drawn uniformly from anywhere in the batch (p_random), or stays as it
@@ -125,7 +125,7 @@ def interpolate_masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the masked frames only (the pre-training loss)."""
+    """Mean squared error over the masked frames only (the pre-training loss, chapter 04)."""
     if not mask.any():
         raise ValueError("no masked frames: the masked MSE is undefined")
     diff = (prediction - target)[mask]

@@ -107,7 +107,7 @@ def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
 def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
                     teacher_features: Callable | None = None) -> Callable:
     """``train_step(model, batch, state)`` for the engine: augment, student and
-    teacher forward, supervised + w_cons(t) x consistency.
+    teacher forward, supervised + w_cons(t) x consistency (chapter 05 builds it by hand).
 
     teacher_features  hook for global-local fusion (a later chapter): a function
                       ``(teacher, mel) -> (frames, clip_embedding)`` giving the

@@ -32,7 +32,7 @@ def ramp_value(kind: str, x: float) -> float:
 
 
 def consistency_weight(recipe: Recipe, epochs_done: float, total_epochs: int) -> float:
-    """w_cons after ``epochs_done`` (fractional) epochs of a ``total_epochs`` run."""
+    """w_cons after ``epochs_done`` (fractional) epochs of a ``total_epochs`` run (chapter 05)."""
     ramp_len = max(recipe.ramp_fraction * total_epochs, 1e-9)
     return recipe.max_consistency * ramp_value(recipe.ramp, epochs_done / ramp_len)
 

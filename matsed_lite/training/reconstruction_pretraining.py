@@ -117,7 +117,7 @@ def frame_shift(frames: torch.Tensor, frame_mask: torch.Tensor, std: float = REC
 def reconstruction_loss(model: ReconstructionModel, frames: torch.Tensor,
                         frame_mask: torch.Tensor | None = None,
                         generator: torch.Generator | None = None):
-    """Masked MSE of one batch: (loss, mask used).
+    """Masked MSE of one batch: (loss, mask used) (chapter 04, where it is built by hand).
 
     The target is ``frames.detach()``: the features are data, not something to
     move towards the prediction. Only frames that are masked AND hold real audio
