@@ -121,6 +121,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--workers", default=ENCODER_DATA_WORKERS, type=int,
                    help=f"broad: DataLoader workers rendering clips while the model trains "
                         f"(default: {ENCODER_DATA_WORKERS})")
+    p.add_argument("--init", default=None,
+                   help="start from 'shipped' (the shipped PaSST-lite) or a pretrain-encoder "
+                        "run folder (default: from scratch)")
     p.set_defaults(func=commands.cmd_pretrain_encoder)
 
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
