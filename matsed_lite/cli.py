@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -258,6 +259,8 @@ _SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolat
 
 
 def _print_result(name: str, result: dict) -> None:
+    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process speaks
+        return
     shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
     # overall numbers only: the per-class diagnostics ("psds1/Dog") are in the run's log
     shown.update({k: v for k, v in (result.get("best") or {}).items()
