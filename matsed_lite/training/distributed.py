@@ -172,7 +172,7 @@ class DistributedContext:
             return loader
         if isinstance(loader, DataLoader):
             if loader.batch_sampler is None or getattr(loader.batch_sampler, "batch_size", None) is None:
-                raise TypeError("under torchrun a DataLoader needs a batch_size (its batches "
+                raise ValueError("under torchrun a DataLoader needs a batch_size (its batches "
                                 "are split over the processes)")
             return DataLoader(loader.dataset, batch_sampler=ShardedBatchSampler(
                                   loader.batch_sampler, self.rank, self.world_size),
@@ -180,7 +180,7 @@ class DistributedContext:
                               pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn)
         if hasattr(loader, "shard"):
             return loader.shard(self.rank, self.world_size)
-        raise TypeError(f"under torchrun the training data must be a Dataset, a DataLoader or "
+        raise ValueError(f"under torchrun the training data must be a Dataset, a DataLoader or "
                         f"have a shard(rank, world_size) method; {type(loader).__name__} has none")
 
 
