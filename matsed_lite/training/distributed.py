@@ -171,7 +171,7 @@ class DistributedContext:
         if not self.enabled:
             return loader
         if isinstance(loader, DataLoader):
-            if loader.batch_sampler is None or getattr(loader.batch_sampler, "batch_size", None) is None:
+            if getattr(loader.batch_sampler, "batch_size", None) is None:
                 raise ValueError("under torchrun a DataLoader needs a batch_size (its batches "
                                 "are split over the processes)")
             return DataLoader(loader.dataset, batch_sampler=ShardedBatchSampler(

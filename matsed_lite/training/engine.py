@@ -239,8 +239,8 @@ def fit(model: torch.nn.Module,
                                     drop_last, device))
     state.steps_per_epoch = _steps_per_epoch(loader)
     paths = _RunFiles(out_dir)
-    history, elapsed = _resume(state, paths, seed) if ctx.broadcast(resume and paths.last.is_file()) \
-        else _start(paths, seed, ctx)
+    resuming = ctx.broadcast(resume and paths.last.is_file())  # rank 0 decides for all
+    history, elapsed = _resume(state, paths, seed) if resuming else _start(paths, seed, ctx)
     net = ctx.wrap(model)  # after loading: DDP starts from the same weights everywhere
 
     start = time.perf_counter() - elapsed
