@@ -7,6 +7,7 @@ answers without loading torch, sed_scores_eval or papermill (seconds of start-up
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,6 +63,8 @@ _SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolat
 
 
 def _print_result(name: str, result: dict) -> None:
+    if os.environ.get("RANK", "0") != "0":  # under torchrun the first process speaks
+        return
     shown = {k: result[k] for k in _SUMMARY_KEYS if k in result}
     # overall numbers only: the per-class diagnostics ("psds1/Dog") are in the run's log
     shown.update({k: v for k, v in (result.get("best") or {}).items()

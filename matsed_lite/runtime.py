@@ -13,12 +13,24 @@ import torchaudio
 from . import __version__
 
 
+def _local_rank() -> int | None:
+    """This process's GPU on its machine when torchrun runs several (LOCAL_RANK), else None."""
+    if int(os.environ.get("WORLD_SIZE") or 1) > 1 and os.environ.get("LOCAL_RANK"):
+        return int(os.environ["LOCAL_RANK"])
+    return None
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
-    """CUDA if present, then Apple MPS, then CPU (or ``prefer`` if given)."""
+    """CUDA if present, then Apple MPS, then CPU (or ``prefer`` if given). Under
+    torchrun with several processes, "cuda" means GPU ``LOCAL_RANK``."""
+    local = _local_rank()
     if prefer:
-        return torch.device(prefer)
+        device = torch.device(prefer)
+        if device.type == "cuda" and device.index is None and local is not None:
+            return torch.device("cuda", local)
+        return device
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda") if local is None else torch.device("cuda", local)
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

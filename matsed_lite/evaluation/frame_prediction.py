@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ..data.stores import collate_items
 
@@ -20,11 +21,13 @@ from ..data.stores import collate_items
 def run_model(model: nn.Module, inputs: dict, key_padding_mask: Tensor | None = None,
               temperature: float = 1.0) -> dict:
     """Run a MAT-SED model on mels or on cached frames, or a CRNN on mels
-    (``temperature`` divides MAT-SED's logits; the CRNN has none)."""
+    (``temperature`` divides MAT-SED's logits; the CRNN has none). A model in
+    DistributedDataParallel (training under torchrun) is told apart by its ``.module``."""
     if "frames" in inputs:
         return model(frames=inputs["frames"], clip_embedding=inputs["clip_embedding"],
                      key_padding_mask=key_padding_mask, temperature=temperature)
-    if not hasattr(model, "context"):  # the CRNN: mels in, its own frame rate out
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    if not hasattr(inner, "context"):  # the CRNN: mels in, its own frame rate out
         return model(inputs["mel"])
     return model(mel=inputs["mel"], key_padding_mask=key_padding_mask, temperature=temperature)
 

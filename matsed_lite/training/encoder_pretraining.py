@@ -282,7 +282,9 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
 
     best = load_checkpoint(result["best_checkpoint"])
     half = {k: v.half() if v.is_floating_point() else v for k, v in best["model"].items()}
-    save_torch(half, out_dir / "encoder.pt")
+    ctx = result["state"].dist  # under torchrun rank 0 writes, the others wait for it
+    if ctx.is_main:
+        save_torch(half, out_dir / "encoder.pt")
     # Score the weights exactly as shipped (fp16-rounded) on the whole eval split.
     model.load_state_dict({k: v.float() for k, v in half.items()})
     model.to("cpu")
@@ -337,5 +339,7 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
             score_tagger(model, val_mels, val_y, device=torch.device("cpu")))
         recipe["data"] = {"tagging_eval": len(eval_mels), **broad_fields.pop("data")}
         recipe.update(broad_fields)
-    write_json(out_dir / "recipe.json", recipe)
+    if ctx.is_main:
+        write_json(out_dir / "recipe.json", recipe)
+    ctx.barrier()
     return recipe

@@ -15,6 +15,8 @@ the same and lives here, written once:
 * a checkpoint every epoch (model, teacher, optimizer, scheduler, scaler,
   step, epoch, best metric, RNG states) so ``resume=True`` continues an
   interrupted run bit-for-bit, and a best checkpoint chosen by a named metric.
+* several processes under ``torchrun`` (``distributed``): DDP, each rank its
+  slice of the same global batches, validation and files on rank 0.
 
 A stage supplies::
 
@@ -25,6 +27,8 @@ A stage supplies::
 and a free ``extra`` dict. ``train_step`` runs under autocast; the engine does
 backward, clipping, the optimizer and scheduler steps and the EMA update.
 ``evaluate`` runs with the model in eval mode, under ``torch.no_grad()``.
+Under torchrun ``train_step`` gets the model in its DDP wrapper (attributes:
+``model.module``); ``evaluate`` gets the model itself, on rank 0 only.
 """
 from __future__ import annotations
 
@@ -37,13 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from ..files import save_torch, write_text
 from ..runtime import pick_device, seed_everything
+from .data_order import EpochSampler, epoch_seed
+from .distributed import DistributedContext
 from .ema import ema_alpha, make_teacher, update_ema
 from .run_state import (BEST_CHECKPOINT, LAST_CHECKPOINT, check_settings, load_checkpoint,
                         rng_states, set_rng_states)
@@ -56,38 +61,6 @@ LOG_NAME = "log.jsonl"
 
 class NonFiniteLoss(ValueError):
     """A training step produced a NaN or infinite loss: the run stops before it is saved."""
-
-
-# ---------------------------------------------------------------------------
-# seeded data order
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A 63-bit seed derived from (seed, epoch): each epoch its own, repeatable, order."""
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(2, np.uint64)[0]
-               >> np.uint64(1))
-
-
-class EpochSampler(Sampler):
-    """Shuffles 0..n-1 with a generator seeded from (seed, epoch).
-
-    Unlike ``RandomSampler`` it holds no hidden state between epochs: the order
-    of epoch ``e`` depends on nothing but (seed, e), which is what makes resuming
-    exact. The engine calls ``set_epoch`` before each epoch."""
-
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True):
-        self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), shuffle, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self):
-        if not self.shuffle:
-            return iter(range(self.n))
-        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-    def __len__(self) -> int:
-        return self.n
 
 
 # ---------------------------------------------------------------------------
@@ -148,6 +121,7 @@ class TrainState:
     best_epoch: int | None = None
     out_dir: Path | None = None
     extra: dict = field(default_factory=dict)  # saved in checkpoints: plain data only
+    dist: DistributedContext = field(default_factory=DistributedContext)  # rank, processes
 
     def autocast(self):
         """Autocast context for code that runs outside train_step (e.g. evaluation)."""
@@ -253,17 +227,21 @@ def fit(model: torch.nn.Module,
         check_settings(out_dir, settings, resume)
     device = pick_device(str(device)) if device is not None else pick_device()
     amp = (device.type == "cuda") if amp is None else bool(amp and device.type == "cuda")
+    ctx = DistributedContext.setup(device)  # torchrun: join the process group
+    progress = progress and ctx.is_main
     model.to(device)
     teacher = make_teacher(model, teacher, ema_max_alpha, device)
     state = TrainState(model=model, optimizer=optimizer, device=device, epochs=epochs,
                        teacher=teacher, scheduler=scheduler,
                        scaler=torch.amp.GradScaler(device.type, enabled=amp), amp=amp,
-                       out_dir=out_dir, extra=dict(extra or {}))
-    loader = _make_loader(train_data, batch_size, seed, collate_fn, num_workers, drop_last, device)
+                       out_dir=out_dir, extra=dict(extra or {}), dist=ctx)
+    loader = ctx.shard(_make_loader(train_data, batch_size, seed, collate_fn, num_workers,
+                                    drop_last, device))
     state.steps_per_epoch = _steps_per_epoch(loader)
     paths = _RunFiles(out_dir)
-    history, elapsed = _resume(state, paths, seed) if resume and paths.last.is_file() \
-        else _start(paths, seed)
+    resuming = ctx.broadcast(resume and paths.last.is_file())  # rank 0 decides for all
+    history, elapsed = _resume(state, paths, seed) if resuming else _start(paths, seed, ctx)
+    net = ctx.wrap(model)  # after loading: DDP starts from the same weights everywhere
 
     start = time.perf_counter() - elapsed
     for epoch in range(state.epoch + 1, epochs + 1):
@@ -271,14 +249,17 @@ def fit(model: torch.nn.Module,
             break
         state.epoch = epoch
         t0 = time.perf_counter()
-        line = {"epoch": epoch, **_train_epoch(state, train_step, loader, grad_clip,
+        line = {"epoch": epoch, **_train_epoch(state, net, train_step, loader, grad_clip,
                                               ema_max_alpha, progress, desc)}
         line["train_seconds"] = time.perf_counter() - t0
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                line.update({k: _scalar(v) for k, v in evaluate(model, state).items()})
-            model.train()
+        if evaluate is not None:  # on rank 0; every rank gets its numbers
+            metrics = None
+            if ctx.is_main:
+                model.eval()
+                with torch.no_grad():
+                    metrics = {k: _scalar(v) for k, v in evaluate(model, state).items()}
+                model.train()
+            line.update(ctx.broadcast(metrics))
         is_best = _note_best(state, line, monitor, mode)
         line["best_epoch"] = state.best_epoch
         line["seconds"] = time.perf_counter() - start
@@ -323,12 +304,14 @@ class _RunFiles:
         return self.out_dir / BEST_CHECKPOINT
 
 
-def _start(paths: _RunFiles, seed: int) -> tuple[list, float]:
+def _start(paths: _RunFiles, seed: int, ctx: DistributedContext) -> tuple[list, float]:
     """A fresh run: seeded RNGs, an empty log, no old checkpoints."""
-    seed_everything(seed)
-    write_text(paths.log, "")
-    for p in (paths.last, paths.best):
-        p.unlink(missing_ok=True)
+    seed_everything(ctx.seed(seed))
+    if ctx.is_main:
+        write_text(paths.log, "")
+        for p in (paths.last, paths.best):
+            p.unlink(missing_ok=True)
+    ctx.barrier()
     return [], 0.0
 
 
@@ -346,20 +329,27 @@ def _resume(state: TrainState, paths: _RunFiles, seed: int) -> tuple[list, float
     state.epoch, state.step = ck["epoch"], ck["step"]
     state.best_metric, state.best_epoch = ck["best_metric"], ck["best_epoch"]
     state.extra = ck.get("extra", {})
-    set_rng_states(ck["rng"])
+    ranks, ctx = ck.get("rng_ranks") or [ck["rng"]], state.dist
+    if ctx.rank < len(ranks):  # each rank's own states; another N: fresh ones past rank 0
+        set_rng_states(ranks[ctx.rank])
+    else:
+        seed_everything(ctx.seed(epoch_seed(seed, state.epoch)))
     # Keep only the log lines of epochs the checkpoint covers (a crash between
     # logging and checkpointing must not leave a duplicate line).
     history = []
     if paths.log.is_file():
         history = [json.loads(l) for l in paths.log.read_text().splitlines() if l.strip()]
         history = [h for h in history if h["epoch"] <= state.epoch]
-    write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))
+    if ctx.is_main:
+        write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))
+    ctx.barrier()
     return history, ck.get("seconds", 0.0)
 
 
-def _train_epoch(state: TrainState, train_step, loader, grad_clip, ema_max_alpha,
+def _train_epoch(state: TrainState, net, train_step, loader, grad_clip, ema_max_alpha,
                  progress: bool, desc: str) -> dict:
-    """One pass over the epoch's batches; returns the mean of every step metric."""
+    """One pass over the epoch's batches (``net``: the model, or its DDP wrapper);
+    returns the mean of every step metric (over steps, and over ranks)."""
     model, optimizer, scaler = state.model, state.optimizer, state.scaler
     model.train()
     sums: dict[str, torch.Tensor] = {}
@@ -369,8 +359,8 @@ def _train_epoch(state: TrainState, train_step, loader, grad_clip, ema_max_alpha
     for batch in bar:
         batch = to_device(batch, state.device, non_blocking=True)
         with state.autocast():
-            loss, metrics = train_step(model, batch, state)
-        if not bool(torch.isfinite(loss.detach()).all()):
+            loss, metrics = train_step(net, batch, state)
+        if not state.dist.all_true(bool(torch.isfinite(loss.detach()).all())):
             raise NonFiniteLoss(
                 f"{desc}: the loss is {_scalar(loss)} at epoch {state.epoch}, step "
                 f"{state.step + 1} (batch {n_batches + 1} of the epoch); stopped before saving "
@@ -400,8 +390,10 @@ def _train_epoch(state: TrainState, train_step, loader, grad_clip, ema_max_alpha
         if progress and (n_batches % 10 == 1):
             bar.set_postfix(loss=f"{_scalar(loss):.4f}")
     bar.close()
+    state.dist.sync_buffers(state.teacher)  # the teacher's own BatchNorm statistics: rank 0's
     out = {"step": state.step, "lr": optimizer.param_groups[0]["lr"]}
-    out.update({f"train/{k}": _scalar(v) / max(n_batches, 1) for k, v in sums.items()})
+    out.update(state.dist.mean({f"train/{k}": _scalar(v) / max(n_batches, 1)
+                                for k, v in sums.items()}))
     return out
 
 
@@ -432,8 +424,12 @@ def _save_epoch(state: TrainState, paths: _RunFiles, history: list, is_best: boo
           "best_epoch": state.best_epoch, "monitor": monitor, "mode": mode,
           "metrics": line, "extra": state.extra, "seed": seed,
           "seconds": line["seconds"], "rng": rng_states()}
-    if is_best:
-        save_torch({k: ck[k] for k in ("model", "teacher", "epoch", "step", "metrics",
-                                       "monitor", "mode", "best_metric", "seed")}, paths.best)
-    save_torch(ck, paths.last)
-    write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))
+    if state.dist.enabled:  # every rank's RNG states, for an exact resume
+        ck["rng_ranks"] = state.dist.gather(ck["rng"])
+    if state.dist.is_main:
+        if is_best:
+            save_torch({k: ck[k] for k in ("model", "teacher", "epoch", "step", "metrics",
+                                           "monitor", "mode", "best_metric", "seed")}, paths.best)
+        save_torch(ck, paths.last)
+        write_text(paths.log, "".join(json.dumps(h) + "\n" for h in history))
+    state.dist.barrier()

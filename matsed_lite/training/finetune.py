@@ -21,7 +21,7 @@ from ..data.datasets import infer_classes, layout_for, make_datasets
 from ..data.stores import FrameStore, MelStore, pool_stores
 from ..evaluation.ground_truth import split_ground_truth
 from ..files import write_json
-from ..models.checkpoints import load_model, output_hop, save_model
+from ..models.checkpoints import MODEL_FILE, load_model, output_hop, save_model
 from ..models.crnn import CRNN
 from ..models.frame_cache import encode_splits
 from ..models.global_local import GlobalLocalFusion
@@ -104,8 +104,10 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
 
     Frozen weights are bitwise the originals in the teacher too: the engine's
     EMA copies parameters that do not train instead of averaging them."""
+    ctx = res["state"].dist  # under torchrun rank 0 writes, the others wait for it
     best = load_checkpoint(out_dir / "best.pt")
-    model_path = save_model(out_dir, kind, model, best, classes, p, stage, pos, {})
+    model_path = save_model(out_dir, kind, model, best, classes, p, stage, pos, {}) \
+        if ctx.is_main else out_dir / MODEL_FILE
     history = res["history"]
     curves = _strip_run_keys(history)
     b = next(h for h in history if h["epoch"] == res["best_epoch"])
@@ -119,7 +121,9 @@ def _finish(out_dir: Path, res: dict, recipe_info: dict, model, classes, p, kind
                "curves": curves, "train_seconds": res["seconds"],
                "seconds": time.perf_counter() - t_start, "device": res["device"],
                "model_path": str(model_path), "log": res["log"]}
-    write_json(out_dir / RECIPE_FILE, summary)
+    if ctx.is_main:
+        write_json(out_dir / RECIPE_FILE, summary)
+    ctx.barrier()
     return summary
 
 

@@ -98,10 +98,12 @@ from .losses import consistency_losses, supervised_losses
 from .ramps import consistency_weight
 
 
-def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
+def step_generator(seed: int, step: int, device="cpu", rank: int = 0) -> torch.Generator:
     """The augmentation generator of one step: seeded by (seed, step), so a
-    resumed run draws exactly what the uninterrupted one drew."""
-    return torch.Generator(device=device).manual_seed(epoch_seed(seed + 7919, step))
+    resumed run draws exactly what the uninterrupted one drew. Under torchrun
+    each process (``rank`` > 0) draws its own augmentations for its clips."""
+    return torch.Generator(device=device).manual_seed(
+        epoch_seed(seed + 7919 + 104_729 * int(rank), step))
 
 
 def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
@@ -114,7 +116,7 @@ def make_train_step(recipe: Recipe, preset: Preset, seed: int = 0,
                       teacher's features in place of its own global pass. None:
                       the teacher runs on the same input as the student."""
     def train_step(model, batch, state):
-        g = step_generator(seed, state.step + 1)
+        g = step_generator(seed, state.step + 1, rank=state.dist.rank)
         b = augment_batch(batch, recipe, preset, g)
         s_in, t_in = {}, {}
         if "mel" in b:

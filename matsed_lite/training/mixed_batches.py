@@ -6,13 +6,15 @@ run sees exactly the batches the uninterrupted one would have seen.
 """
 from __future__ import annotations
 
+import copy
 from typing import Mapping
 
 import torch
 
 from ..data.stores import collate_items
 from ..data.layout import KINDS
-from .engine import epoch_seed
+from .data_order import epoch_seed
+from .distributed import check_split, rank_slice
 
 
 def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, int],
@@ -44,7 +46,6 @@ def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, in
     return plan
 
 
-
 class MixedBatches:
     """The engine's ``train_data``: ``batches(epoch)`` yields mixed batches, in
     the order strong | weak | unlabeled inside each batch; ``len()`` is the
@@ -55,6 +56,18 @@ class MixedBatches:
         self.batch_sizes = {k: int(batch_sizes.get(k, 0)) for k in KINDS}
         self.pool_sizes = {k: len(s) for k, s in self.stores.items()}
         self.seed = int(seed)
+        self.rank, self.world_size = 0, 1
+
+    def shard(self, rank: int, world_size: int) -> "MixedBatches":
+        """The same batches for process ``rank`` of ``world_size`` (torchrun): its slice
+        of each kind's clips, so the global batch is the same for any number of
+        processes. Each kind's batch size must be a multiple of ``world_size``."""
+        for kind, b in self.batch_sizes.items():
+            if self.pool_sizes.get(kind, 0):
+                check_split(b, world_size, f"batch_{kind}")
+        part = copy.copy(self)
+        part.rank, part.world_size = int(rank), int(world_size)
+        return part
 
     def plan(self, epoch: int):
         return mixed_batch_plan(self.pool_sizes, self.batch_sizes, self.seed, epoch)
@@ -64,6 +77,7 @@ class MixedBatches:
 
     def __call__(self, epoch: int):
         for entry in self.plan(epoch):
-            items = [self.stores[kind].item(i) for kind in KINDS for i in entry.get(kind, [])]
+            items = [self.stores[kind].item(i) for kind in KINDS
+                     for i in rank_slice(entry.get(kind, []), self.rank, self.world_size)]
             yield collate_items(items)
 

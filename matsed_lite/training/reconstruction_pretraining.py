@@ -324,7 +324,9 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     best = load_checkpoint(run_dir / "best.pt")["model"]
     context_state = {k[len("context."):]: v.cpu() for k, v in best.items() if k.startswith("context.")}
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_torch(context_state, out_dir / CONTEXT_FILE)
+    ctx = res["state"].dist  # under torchrun rank 0 writes, the others wait for it
+    if ctx.is_main:
+        save_torch(context_state, out_dir / CONTEXT_FILE)
     hist = res["history"]
     val = [h["val/masked_mse"] for h in hist]
     recipe = {
@@ -348,8 +350,10 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         "device": res["device"],
         "context_file": str(out_dir / CONTEXT_FILE),
     }
-    write_json(out_dir / RECIPE_FILE, recipe)
-    if progress:
+    if ctx.is_main:
+        write_json(out_dir / RECIPE_FILE, recipe)
+    ctx.barrier()
+    if progress and ctx.is_main:
         verdict = "beats" if recipe["beats_interpolation"] else "does NOT beat"
         print(f"best epoch {recipe['best_epoch']}: val masked MSE {recipe['best_val_masked_mse']:.4f} "
               f"{verdict} interpolation ({baseline:.4f}); saved {out_dir / CONTEXT_FILE}")
