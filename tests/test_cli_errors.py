@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from matsed_lite import cli, files
+from matsed_lite import commands, files
 from matsed_lite.cli import main
 from matsed_lite.data.desed_format import parse_durations, parse_strong, parse_weak, write_unlabeled
 from matsed_lite.evaluation import inference
@@ -61,7 +61,7 @@ def test_interrupt_memory_and_eof(exc, code, text, tmp_path, capsys, monkeypatch
     def boom(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(cli, "_print_result", boom)
+    monkeypatch.setattr(commands, "_print_result", boom)
     argv = ["train-crnn", "--data", str(tmp_path), "--preset", "smoke", "--out", str(tmp_path / "r")]
     monkeypatch.setattr("matsed_lite.training.finetune.train_crnn", lambda *a, **k: {})
     assert main(argv) == code
