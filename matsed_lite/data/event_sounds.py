@@ -100,10 +100,18 @@ def synthesize_event(label: str, rng: np.random.Generator, sample_rate: int,
     _check_label(label)
     if duration is None:
         duration = draw_event_duration(label, rng)
+    return render_event(_MODELS[label], label, rng, sample_rate, duration)
+
+
+def render_event(model, label: str, rng: np.random.Generator, sample_rate: int,
+                 duration: float) -> np.ndarray:
+    """Run a sound model ``model(rng, n, sr)`` for ``duration`` seconds and finish it
+    (DC removed, edges faded, peak 1); an event under ``MIN_EVENT_SECONDS`` is an
+    error naming the label. Every procedural class is rendered through here."""
     n = int(round(duration * sample_rate))
     if n < int(round(MIN_EVENT_SECONDS * sample_rate)):
         raise ValueError(f"{label} event of {duration:.3f} s is shorter than the minimum "
                          f"{MIN_EVENT_SECONDS} s")
-    x = _MODELS[label](rng, n, sample_rate)
+    x = model(rng, n, sample_rate)
     assert len(x) == n, (label, len(x), n)
     return finish(x, sample_rate)

@@ -36,7 +36,7 @@ import torch
 
 from ..presets import DESED_CLASSES, Preset, get_preset
 from .desed_lite import BACKGROUND_DBFS, EVENT_COUNTS, EVENT_COUNT_P, PEAK_LIMIT, SNR_DB, active_rms
-from .event_sounds import MIN_EVENT_SECONDS, draw_event_duration, synthesize_event
+from .event_sounds import MIN_EVENT_SECONDS, draw_event_duration, render_event, synthesize_event
 from .features import LogMel
 from .impulse_sounds import (applause, bell, clock_tick, creak, drum, footsteps, hammering,
                              heartbeat, knock, plucked_string, rattle, sawing, snare, typing,
@@ -44,7 +44,7 @@ from .impulse_sounds import (applause, bell, clock_tick, creak, drum, footsteps,
 from .labels import events_to_frames
 from .noise_sounds import (band_noise, bubbles, engine, fire_crackle, hiss, motor_hum, noise_burst,
                            rain, rumble, wind)
-from .sound_synthesis import finish, logu, rms, synthesize_background
+from .sound_synthesis import logu, rms, synthesize_background
 from .tonal_sounds import (babble, beeps, bird_song, bird_trill, buzz, chirp_sweep, dtmf, fm_tone,
                            frog, glide_tone, harmonic_tone, insect, organ_chord, ringtone, singing,
                            siren, synth_saw, tremolo_tone, whistle)
@@ -172,13 +172,7 @@ def synthesize_family_event(label: str, rng: np.random.Generator, sample_rate: i
         return synthesize_event(label, rng, sample_rate, duration)
     if duration is None:
         duration = draw_family_duration(label, rng)
-    n = int(round(duration * sample_rate))
-    if n < int(round(MIN_EVENT_SECONDS * sample_rate)):
-        raise ValueError(f"{label} event of {duration:.3f} s is shorter than the minimum "
-                         f"{MIN_EVENT_SECONDS} s")
-    x = _FAMILY_MODELS[label](rng, n, sample_rate)
-    assert len(x) == n, (label, len(x), n)
-    return finish(x, sample_rate)
+    return render_event(_FAMILY_MODELS[label], label, rng, sample_rate, duration)
 
 
 # ---------------------------------------------------------------------------
