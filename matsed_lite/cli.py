@@ -7,6 +7,7 @@
     matsed-lite pretrain-encoder --data ROOT --preset P --out DIR [--seed N] [--epochs N] [--resume]
                                [--corpus desed|broad] [--clips-per-epoch N] [--workers N]
     matsed-lite pretrain   --data ROOT --preset P --out RUN_DIR [--resume]
+                           [--encoder lite|passt] [--passt-checkpoint FILE]   (also finetune, train)
     matsed-lite finetune   --stage 1|2 --data ROOT --preset P --out RUN_DIR [--init PATH] [--resume]
     matsed-lite train-crnn --data ROOT --preset P --out RUN_DIR [--resume]
     matsed-lite train      --data ROOT --preset P --out RUN_DIR   (pretrain -> stage 1 -> stage 2)
@@ -77,6 +78,17 @@ def _training_args(p, what, epochs=True):
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
 
 
+def _encoder_args(p):
+    p.add_argument("--encoder", default=None, choices=("lite", "passt"),
+                   help="lite: the shipped PaSST-lite; passt: the real PaSST-S with its "
+                        "AudioSet weights (needs --preset paper and `pip install "
+                        "\"matsed-lite[passt]\"`). Default: passt for the paper preset, "
+                        "else lite")
+    p.add_argument("--passt-checkpoint", type=Path, default=None, metavar="FILE",
+                   help="PaSST-S weights file (passt-s-f128-p16-s10-ap.476-swa.pt) instead "
+                        "of torch hub's cache or a download")
+
+
 def _add_data_commands(sub) -> None:
     p = sub.add_parser("presets", help="show the presets and their values")
     p.set_defaults(func=commands.cmd_presets)
@@ -129,6 +141,7 @@ def _add_training_commands(sub) -> None:
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
     _training_args(p, "the pre-training")
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
+    _encoder_args(p)
     p.set_defaults(func=commands.cmd_pretrain)
 
     p = sub.add_parser("finetune", help="mean-teacher fine-tuning, stage 1 or 2")
@@ -141,6 +154,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
+    _encoder_args(p)
     p.set_defaults(func=commands.cmd_finetune)
 
     p = sub.add_parser("train-crnn", help="the DCASE CRNN baseline on the same recipe and data")
@@ -156,6 +170,7 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--classes", type=_list_arg, default=None)
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
+    _encoder_args(p)
     p.set_defaults(func=commands.cmd_train)
 
 

@@ -98,13 +98,21 @@ def _context_file(init: Path | None) -> Path | None:
     return init / "context.pt" if init.is_dir() else init
 
 
+def _encoder(args, preset):
+    """The encoder module named by --encoder / --passt-checkpoint (``models.encoders``)."""
+    from .models.encoders import build_encoder
+
+    return build_encoder(preset, args.encoder, args.passt_checkpoint)
+
+
 def cmd_pretrain(args) -> int:
     from .training.reconstruction_pretraining import pretrain_context
 
     _refuse_old_run(args)
+    preset = get_preset(args.preset)
     return _run_stage(lambda: _print_result("pretrain", pretrain_context(
-        args.data, get_preset(args.preset), args.out, seed=args.seed, pos=args.pos,
-        epochs=args.epochs, resume=args.resume)))
+        args.data, preset, args.out, seed=args.seed, pos=args.pos,
+        epochs=args.epochs, resume=args.resume, encoder=_encoder(args, preset))))
 
 
 def cmd_finetune(args) -> int:
@@ -112,10 +120,16 @@ def cmd_finetune(args) -> int:
 
     init = _context_file(args.init) if args.stage == 1 else args.init
     _refuse_old_run(args)
+    preset = get_preset(args.preset)
+    if args.stage == 2 and args.passt_checkpoint is not None:
+        raise ValueError("--passt-checkpoint is for pre-training and stage 1; stage 2 "
+                         "continues stage 1's encoder weights (they are in its model.pt)")
+    # stage 2 takes stage 1's encoder from its model.pt: only a name to check against it
+    encoder = _encoder(args, preset) if args.stage == 1 else args.encoder
     return _run_stage(lambda: _print_result(f"stage {args.stage}", finetune(
-        args.data, get_preset(args.preset), args.out, stage=args.stage, init=init,
+        args.data, preset, args.out, stage=args.stage, init=init,
         seed=args.seed, epochs=args.epochs, resume=args.resume, pos=args.pos,
-        classes=args.classes, fusion_lambda=args.fusion_lambda)))
+        classes=args.classes, fusion_lambda=args.fusion_lambda, encoder=encoder)))
 
 
 def cmd_train_crnn(args) -> int:
@@ -135,12 +149,14 @@ def cmd_train(args) -> int:
     _refuse_old_run(args)
 
     def pipeline():
+        encoder = _encoder(args, preset)  # loaded once for pre-training and stage 1
         _print_result("pretrain", pretrain_context(
-            args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume))
+            args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume,
+            encoder=encoder))
         _print_result("stage 1", finetune(
             args.data, preset, args.out / "stage1", stage=1,
             init=args.out / "pretrain" / "context.pt", seed=args.seed, resume=args.resume,
-            classes=args.classes))
+            classes=args.classes, encoder=encoder))
         _print_result("stage 2", finetune(
             args.data, preset, args.out / "stage2", stage=2, init=args.out / "stage1",
             seed=args.seed, resume=args.resume, classes=args.classes,

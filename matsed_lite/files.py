@@ -27,6 +27,15 @@ class CheckpointError(ValueError):
     """A ``.pt`` file that cannot be used: unsafe, truncated, foreign or of another kind."""
 
 
+class SetupError(RuntimeError):
+    """Something the user has to provide (model weights that could not be downloaded
+    or read); the message says what to do."""
+
+
+class MissingPackageError(ImportError):
+    """An optional package is not installed; the message names the pip command."""
+
+
 def _umask() -> int:
     """The process's umask (read from /proc where it exists: no global change)."""
     try:
@@ -188,6 +197,6 @@ def one_line_error(exc: BaseException) -> str | None:
         return "out of memory; close other programs, use a smaller --preset or fewer files at once"
     if isinstance(exc, EOFError):
         return f"a file ended early (truncated by an interrupted write?): {exc}"
-    if isinstance(exc, ValueError):  # DataError, AudioError, CheckpointError, bad settings
-        return str(exc)
+    if isinstance(exc, (ValueError, SetupError, MissingPackageError)):
+        return str(exc)  # DataError, AudioError, CheckpointError, bad settings, set-up
     return None

@@ -2,8 +2,9 @@
 
 A fine-tuning run writes ``model.pt``: the selected weights (the best epoch's
 teacher), that epoch's student, and what is needed to rebuild the network
-(kind, preset name, classes, positions, the encoder's configuration and frame
-rate). ``load_model`` rebuilds either kind (MAT-SED-lite or the CRNN) from it.
+(kind, preset name, classes, positions, the encoder's kind, configuration and
+frame rate: ``encoders.encoder_record``). ``load_model`` rebuilds either kind
+(MAT-SED-lite, with PaSST-lite or the real PaSST-S, or the CRNN) from it, offline.
 
 The package also ships one trained MAT-SED-lite and one CRNN (``cpu`` preset,
 float16, in ``matsed_lite/weights/``), so the chapters show a trained detector
@@ -21,7 +22,8 @@ from ..files import CheckpointError, load_torch_file, require_keys, save_torch
 from ..presets import PRESETS, Preset, get_preset
 from .crnn import CRNN
 from .matsed import MATSEDLite
-from .passt_lite import WEIGHTS_DIR, PaSSTLite, load_pretrained_encoder
+from .encoders import encoder_record, rebuild_encoder
+from .passt_lite import WEIGHTS_DIR
 
 MODEL_FILE = "model.pt"
 SHIPPED_MODEL = WEIGHTS_DIR / "matsed_lite_cpu.pt"
@@ -39,8 +41,9 @@ def output_hop(model: nn.Module, preset: "Preset | str") -> float:
 
 
 def encoder_config(encoder: nn.Module) -> dict | None:
-    """The keyword arguments that rebuild a PaSST-lite encoder (None for other encoders)."""
-    return dict(encoder.config) if isinstance(getattr(encoder, "config", None), dict) else None
+    """The keyword arguments that rebuild the encoder's architecture (PaSST-lite's, or
+    hear21passt ``PaSST``'s for the real PaSST-S)."""
+    return encoder_record(encoder)["encoder_config"]
 
 
 def load_model(path, map_location="cpu", which: str = "model"):
@@ -65,12 +68,7 @@ def load_model(path, map_location="cpu", which: str = "model"):
     if ck["kind"] == "crnn":
         model = CRNN.from_preset(p, len(classes))
     else:
-        cfg = ck.get("encoder_config")
-        if cfg is not None:
-            encoder = PaSSTLite(**cfg)
-            encoder.feature_block = ck.get("encoder_feature_block", p.encoder_feature_block)
-        else:
-            encoder = load_pretrained_encoder(p)
+        encoder = rebuild_encoder(ck, p)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=ck.get("pos", "relative"))
         if ck.get("frames_per_token"):
             model.encoder.frames_per_token = int(ck["frames_per_token"])
@@ -95,9 +93,7 @@ def save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes, 
           "best_epoch": best["epoch"], "metrics": best["metrics"], **extra}
     enc = getattr(model, "encoder", None)
     if enc is not None:
-        ck["encoder_config"] = encoder_config(enc)
-        ck["encoder_feature_block"] = getattr(enc, "feature_block", None)
-        ck["frames_per_token"] = getattr(enc, "frames_per_token", None)
+        ck.update(encoder_record(enc))
     ck["frame_hop"] = output_hop(model, p)
     return save_torch(ck, out_dir / MODEL_FILE)
 

@@ -69,6 +69,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..files import MissingPackageError, SetupError
 from .passt_lite import tokens_to_frames
 
 ARCH = "passt_s_swa_p16_128_ap476"
@@ -97,7 +98,7 @@ def _import_hear21passt():
         from hear21passt.models import passt as passt_module
         from hear21passt.models.preprocess import AugmentMelSTFT
     except ImportError as err:
-        raise ImportError(
+        raise MissingPackageError(
             f"the real PaSST needs the optional packages hear21passt and timm: "
             f"{INSTALL_HINT} (import failed: {err})") from err
     passt_module.first_RUN = False  # its debug prints on the first forward
@@ -116,12 +117,13 @@ def _download(url: str, dst: Path) -> None:
     torch.hub.download_url_to_file(url, str(dst), progress=True)
 
 
-def _missing_weights_error(detail: str) -> RuntimeError:
-    return RuntimeError(
+def _missing_weights_error(detail: str) -> SetupError:
+    return SetupError(
         f"cannot load the PaSST-S AudioSet weights: {detail}. To fix it, either run "
         f"where the internet is reachable (e.g. Colab) so they download by themselves "
         f"({CHECKPOINT_URL}), or download {CHECKPOINT_NAME} elsewhere and put it at "
         f"{default_checkpoint_path()} (torch hub's checkpoint dir), or pass its path: "
+        f"--passt-checkpoint FILE on the command line, "
         f"load_real_passt(checkpoint_path=...) / RealPaSSTFrames(checkpoint_path=...). "
         f"For offline tests, pretrained=False builds the model with random weights.")
 
@@ -198,6 +200,31 @@ def load_real_passt(pretrained: bool = True, checkpoint_path: "str | Path | None
     return net.eval()
 
 
+def net_config(net: nn.Module) -> dict:
+    """The keyword arguments of hear21passt's ``PaSST`` that rebuild ``net``'s
+    architecture (PaSST-S, or a smaller one built for tests): stored in a
+    fine-tuned ``model.pt`` so evaluation needs neither the network nor the
+    original checkpoint (the weights are in the model's state dict)."""
+    blk = net.blocks[0]
+    return {"img_size": list(net.patch_embed.img_size),
+            "patch_size": int(net.patch_embed.patch_size[0]),
+            "stride": int(net.patch_embed.stride[0]), "in_chans": 1,
+            "num_classes": int(net.num_classes), "embed_dim": int(net.embed_dim),
+            "depth": len(net.blocks), "num_heads": int(blk.attn.num_heads),
+            "mlp_ratio": blk.mlp.fc1.out_features / net.embed_dim,
+            "distilled": getattr(net, "dist_token", None) is not None}
+
+
+def build_passt_net(config: dict) -> nn.Module:
+    """A hear21passt ``PaSST`` with random weights from ``net_config``'s dict
+    (no file or network access)."""
+    passt_module, _ = _import_hear21passt()
+    cfg = dict(config)
+    cfg["img_size"] = tuple(cfg["img_size"])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return passt_module.PaSST(**cfg)
+
+
 def build_passt_mel() -> nn.Module:
     """PaSST's front end with MAT-SED's settings: fmin 0, fmax 15 kHz at eval,
     both randomised in training mode, no SpecAugment masks."""
@@ -254,6 +281,11 @@ class RealPaSSTFrames(nn.Module):
         self.max_time_patches = int(model.time_new_pos_embed.shape[-1])
         self.embed_dim = int(model.embed_dim)
         self.frame_norm = nn.LayerNorm(self.embed_dim)
+
+    @property
+    def dim(self) -> int:
+        """Feature width (768 for PaSST-S), as ``PaSSTLite.dim``."""
+        return self.embed_dim
 
     @property
     def feature_module(self) -> nn.Module:
@@ -331,6 +363,13 @@ class RealPaSSTFrames(nn.Module):
         if clip:
             out["clip_embedding"] = grabbed["final"][:, 2:].mean(dim=1)
         return out
+
+    def frames_and_clip(self, mel: torch.Tensor):
+        """(frames, clip embedding) of log-mels in one pass: the call ``MATSEDLite``
+        and the frame caches make (the package's ``LogMel("paper")`` gives these
+        mels from the data; it does not peak-normalise)."""
+        out = self.forward_mel(mel, clip=True)
+        return out["frames"], out["clip_embedding"]
 
     def forward(self, waveform: torch.Tensor) -> dict:
         """Waveform (B, N) at 32 kHz -> dict(frames, clip_embedding, tokens)."""

@@ -26,7 +26,7 @@ from ..models.crnn import CRNN
 from ..models.frame_cache import encode_splits
 from ..models.global_local import GlobalLocalFusion
 from ..models.matsed import MATSEDLite
-from ..models.passt_lite import load_pretrained_encoder
+from ..models.encoders import build_encoder, encoder_kind
 from ..presets import RECIPES, Preset, default_lr_scale, get_preset
 from ..runtime import pick_device, seed_everything
 from .ema import ema_max_alpha_for
@@ -68,15 +68,17 @@ def _batch_sizes(p: Preset) -> dict[str, int]:
 def encoder_param_groups(encoder: nn.Module, lr_low: float, lr_top: float) -> list[dict]:
     """The encoder's parameters in two groups: its last third of blocks and its
     norms at ``lr_top``, the rest (patch embedding, positions, early blocks) at
-    ``lr_low``. MAT-SED: 1e-5 for blocks 9-12 and the final norm, 5e-6 below."""
-    blocks = getattr(encoder, "blocks", None)
+    ``lr_low``. MAT-SED: 1e-5 for blocks 9-12 and the final norm, 5e-6 below.
+    PaSST-lite holds its blocks itself, the real PaSST-S wrapper
+    (``passt_real.RealPaSSTFrames``) in ``encoder.net``."""
+    net = getattr(encoder, "net", encoder)
+    blocks = getattr(net, "blocks", None)
     n_top = max(1, len(blocks) // 3) if blocks is not None else 0
     top_ids = set()
     if blocks is not None:
         for blk in list(blocks)[len(blocks) - n_top:]:
             top_ids |= {id(q) for q in blk.parameters()}
-    for name in ("norm", "frame_norm"):
-        m = getattr(encoder, name, None)
+    for m in (getattr(net, "norm", None), getattr(encoder, "frame_norm", None)):
         if isinstance(m, nn.Module):
             top_ids |= {id(q) for q in m.parameters()}
     params = [q for q in encoder.parameters() if q.requires_grad]
@@ -146,7 +148,8 @@ def _fit_kwargs(out_dir, epochs, steps_per_epoch, resume, progress, seed, stop_a
 def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, seed: int = 0,
              epochs: int | None = None, resume: bool = False, progress: bool = True,
              pos: str = "relative", *, classes: Sequence[str] | None = None,
-             encoder: nn.Module | None = None, lr_scale: float | None = None,
+             encoder: "nn.Module | str | None" = None, passt_checkpoint=None,
+             lr_scale: float | None = None,
              teacher_features: Callable | None = None, device=None,
              stop_after_epoch: int | None = None, fusion_lambda: float | None = None,
              cache=None) -> dict:
@@ -156,6 +159,10 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
              None (a randomly initialised context network). Encoder (default: the
              shipped PaSST-lite) and context are frozen; the heads train on
              cached encoder frames.
+    encoder  stage 1: an encoder module, or "lite" / "passt" (``models.encoders``;
+             default: the preset's, the real PaSST-S for ``paper``, its weights
+             from ``passt_checkpoint``, torch hub's cache or a download).
+             Stage 2 takes stage 1's encoder; a name that differs is an error.
     stage 2  init: stage 1's run folder (or its model.pt). Student and teacher
              both start from stage 1's selected teacher; everything trains on
              log-mels, the encoder at a lower rate; 1-epoch warm-up.
@@ -198,6 +205,10 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         if classes is not None and list(classes) != info["classes"]:
             raise ValueError(f"classes {list(classes)} differ from stage 1's {info['classes']}")
         classes, pos = info["classes"], info.get("pos", pos)
+        kind = info.get("encoder_kind", "lite")
+        if isinstance(encoder, str) and encoder != kind:
+            raise ValueError(f"stage 2 continues stage 1's encoder ({kind}); got encoder "
+                             f"{encoder!r}")
         model.train()
     layout, classes, ds = _datasets(data_root, p, classes)
     kinds = _kinds(layout)
@@ -206,7 +217,12 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         lam = 0.5 if fusion_lambda is None else float(fusion_lambda)
         if lam:
             teacher_features = GlobalLocalFusion.for_preset(p, lam, when="train")
+    if stage == 1 and not isinstance(encoder, nn.Module):
+        encoder = build_encoder(p, encoder, passt_checkpoint)
+    kind = encoder_kind(encoder if stage == 1 else model.encoder)
     check_settings(out_dir, {
+        # runs made before the real PaSST path have no "encoder" key: lite adds none
+        **({"encoder": kind} if kind != "lite" else {}),
         "kind": "matsed", "stage": stage, "preset": p.name, "seed": seed, "pos": pos,
         "epochs": epochs, "lr_scale": scale, "classes": list(classes),
         "init": None if init is None else str(Path(init).resolve()),
@@ -214,7 +230,6 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         "data_root": str(data_root)}, resume)
 
     if stage == 1:
-        encoder = encoder if encoder is not None else load_pretrained_encoder(p)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=pos)
         if init is not None:
             model.context.load_state_dict(load_context(init, p, pos).state_dict())
@@ -255,6 +270,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
               **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
                             f"stage {stage}"))
     info = {"stage": stage, "kind": "matsed", "preset": p.name, "seed": seed, "pos": pos,
+            "encoder": kind,
             "epochs": epochs, "init": None if init is None else str(init),
             "data_root": str(data_root), "lr_scale": scale,
             "lr": {g["name"]: g["lr"] for g in groups}, "steps_per_epoch": steps,

@@ -32,7 +32,7 @@ from ..data.layout import infer_classes, layout_for
 from ..models.attention import POSITIONS
 from ..models.frame_cache import FrameCache, encode_splits
 from ..models.matsed import ContextNetwork, ReconstructionHead
-from ..models.passt_lite import load_pretrained_encoder
+from ..models.encoders import build_encoder, default_encoder_kind, encoder_kind
 from ..presets import (RECONSTRUCTION_SHIFT_STD, RECONSTRUCTION_WEIGHT_DECAY, Preset,
                        get_preset)
 from ..files import CheckpointError, load_torch_file, save_torch, write_json
@@ -234,7 +234,8 @@ def _check_args(preset: Preset, pos: str, epochs: int, data_root: Path):
 
 def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                      pos: str = "relative", epochs: int | None = None, resume: bool = False,
-                     progress: bool = True, encoder: nn.Module | None = None, *,
+                     progress: bool = True, encoder: "nn.Module | str | None" = None, *,
+                     passt_checkpoint=None,
                      lr: float | None = None, clips_per_epoch: int | None = None,
                      batch_size: int | None = None, cache: FrameCache | None = None,
                      device=None, stop_after_epoch: int | None = None) -> dict:
@@ -244,7 +245,10 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                      train, validation picks the best epoch
     preset           sizes, mask ratio/block, ``pretrain_epochs`` (default epochs)
     pos              the context network's positions: relative | absolute | none
-    encoder          frozen encoder (default: the shipped PaSST-lite for the preset)
+    encoder          frozen encoder module, or "lite" / "passt" (``models.encoders``;
+                     default: the preset's: the shipped PaSST-lite, or for ``paper``
+                     the real PaSST-S, its weights from ``passt_checkpoint``, torch
+                     hub's cache or a download)
     lr               peak LR (default ``default_lr``)
     clips_per_epoch  train on a fresh seeded subset of this many clips per epoch
                      (default: all); a budget knob for CPUs
@@ -274,6 +278,10 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
               "mask_ratio": p.mask_ratio, "mask_block": p.mask_block, "shift_std": RECONSTRUCTION_SHIFT_STD,
               "train_splits": list(TRAIN_SPLITS), "valid_split": VALID_SPLIT,
               "data_root": str(data_root)}
+    kind = (encoder_kind(encoder) if isinstance(encoder, nn.Module)
+            else encoder or default_encoder_kind(p))
+    if kind != "lite" and cache is None:  # lite runs keep the config they always had
+        config["encoder"] = kind
     resuming = check_settings(run_dir, config, resume, file="config.json")
     if resume and not resuming and progress:
         print(f"resume: no checkpoint in {run_dir}, starting from scratch")
@@ -284,8 +292,8 @@ def pretrain_context(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         missing = [s for s in TRAIN_SPLITS + (VALID_SPLIT,) if s not in layout]
         if missing:
             raise ValueError(f"{data_root}: splits {missing} not found")
-        if encoder is None:
-            encoder = load_pretrained_encoder(p)
+        if not isinstance(encoder, nn.Module):
+            encoder = build_encoder(p, encoder, passt_checkpoint)
         if getattr(encoder, "dim", p.context_dim) != p.context_dim:
             raise ValueError(f"preset {p.name!r}: context_dim {p.context_dim} must equal the "
                              f"encoder's width {encoder.dim}")
