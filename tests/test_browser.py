@@ -38,7 +38,7 @@ CHAPTERS = {
     "06_global_local_fusion": ("lambda", 1),
     "07_psds_evaluation": ("threshold", 1),
 }
-RUN_TIMEOUT_S = 300  # all cells of one chapter at the smoke preset
+RUN_TIMEOUT_S = 480  # all cells of every chapter at the smoke preset, run side by side
 
 
 def _sync_playwright():
@@ -137,14 +137,12 @@ def _smoke_copy(name: str, dest: Path, data: Path, out: Path) -> None:
     nbformat.write(nb, dest)
 
 
-PROMPTS_JS = """() => Array.from(document.querySelectorAll(
-    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt'))
-    .map(e => e.textContent.trim())"""
-
-
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+PROMPTS_JS = f"""() => Array.from(document.querySelectorAll(
+    '{PANEL} .jp-CodeCell .jp-InputArea-prompt')).map(e => e.textContent.trim())"""
 KERNEL_IDLE_JS = """() => {
     const bar = document.querySelector('#jp-main-statusbar');
-    return bar !== null && /[^|\\n]+ [|] Idle/.test(bar.innerText) && !/No Kernel/.test(bar.innerText);
+    return bar !== null && / [|] Idle/.test(bar.innerText) && !/No Kernel/.test(bar.innerText);
 }"""
 
 
@@ -152,9 +150,8 @@ def _prompts(page) -> list[str]:
     return page.evaluate(PROMPTS_JS)
 
 
-def _run_all(page, timeout_s: float) -> None:
-    """Run > Run All Cells once the kernel is idle, then wait until every code cell
-    has run; fail naming the error if one stops the run."""
+def _start_run_all(page) -> None:
+    """Run > Run All Cells, once the kernel is connected and idle."""
     # The toolbar's indicator says "idle" before any kernel exists; the status bar
     # names the kernel and its state once it is connected.
     page.wait_for_function(KERNEL_IDLE_JS, timeout=120_000)
@@ -163,14 +160,14 @@ def _run_all(page, timeout_s: float) -> None:
         page.locator("li.lm-Menu-item[data-command='runmenu:run-all']").click()
         for _ in range(20):
             if any(p != "[ ]:" for p in _prompts(page)):
-                break
+                return
             time.sleep(0.5)
-        else:
-            continue
-        break
-    else:
-        pytest.fail(f"Run > Run All Cells started no cell; prompts {_prompts(page)}")
-    deadline, stalled = time.monotonic() + timeout_s, 0
+    pytest.fail(f"Run > Run All Cells started no cell; prompts {_prompts(page)}")
+
+
+def _wait_all_ran(page, deadline: float) -> None:
+    """Wait until every code cell has run; fail naming the error if one stopped the run."""
+    stalled = 0
     while True:
         prompts = _prompts(page)
         done = [p for p in prompts if p[1:-2].strip().isdigit()]
@@ -179,54 +176,77 @@ def _run_all(page, timeout_s: float) -> None:
         # Run All stops at an error: no cell queued or running, some never ran.
         stalled = stalled + 1 if not any("*" in p for p in prompts) else 0
         if stalled >= 5 or time.monotonic() > deadline:
-            errors = page.locator(".jp-OutputArea-output", has_text="Traceback").all_inner_texts()
+            errors = page.locator(f"{PANEL} .jp-OutputArea-output",
+                                  has_text="Traceback").all_inner_texts()
             pytest.fail(f"{len(done)} of {len(prompts)} cells ran; prompts {prompts}; "
                         f"errors: {errors[:1] or 'none shown'}")
         time.sleep(1)
 
 
-@pytest.mark.timeout(600)
-@pytest.mark.parametrize("name", list(CHAPTERS), ids=[n[:2] for n in CHAPTERS])
-def test_explorer_reacts_in_jupyterlab(name, lab, browser, tmp_path):
-    slider_label, n_sliders = CHAPTERS[name]
-    nb_file = lab["root"] / f"{name}.ipynb"
-    _smoke_copy(name, nb_file, lab["data"], tmp_path / "out")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
-        page.goto(f"{lab['url']}/lab/tree/{nb_file.name}?token={lab['token']}")
-        page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=60_000)
-        _run_all(page, RUN_TIMEOUT_S)
-
-        # The explorer: a VBox holding the sliders and an Output showing the figure.
-        explorer = page.locator(".jp-OutputArea-output .widget-vbox",
-                                has=page.locator(".widget-slider")).first
-        explorer.scroll_into_view_if_needed(timeout=30_000)
-        sliders = explorer.locator(".widget-slider")
-        assert sliders.count() == n_sliders
-        for i in range(n_sliders):
-            assert sliders.nth(i).is_visible()
-        image = explorer.locator(".widget-output img").first
-        image.wait_for(timeout=30_000)
-        page.screenshot(path=tmp_path / f"{name[:2]}_page.png")
-        before_png = image.screenshot(path=tmp_path / f"{name[:2]}_before.png")
-        before_src = image.get_attribute("src")
-
-        slider = sliders.filter(has_text=slider_label).first
-        readout = slider.locator(".widget-readout").inner_text()
-        slider.locator(".noUi-handle").first.focus()
-        page.keyboard.press("ArrowRight")
-        page.keyboard.press("ArrowRight")
-        assert slider.locator(".widget-readout").inner_text() != readout, "the slider did not move"
-        try:  # the kernel redraws and sends a new PNG
-            page.wait_for_function("([img, src]) => img.src !== src",
-                                   arg=[image.element_handle(), before_src], timeout=30_000)
-        except Exception:  # noqa: BLE001  (the screenshot comparison below fails with a message)
-            pass
-        time.sleep(0.5)
-        after_png = image.screenshot(path=tmp_path / f"{name[:2]}_after.png")
-        page.screenshot(path=tmp_path / f"{name[:2]}_page_after.png")
-        assert after_png != before_png, (
-            f"moving {slider_label!r} ({readout} -> {slider.locator('.widget-readout').inner_text()}) "
-            f"did not change the figure; screenshots in {tmp_path}")
-    finally:
+@pytest.fixture(scope="module")
+def runs(lab, browser, request):
+    """Every selected chapter opened in its own page (own JupyterLab workspace) and
+    started with Run All at once: the kernels run side by side, so the module takes
+    about as long as the slowest chapter where there are cores for them."""
+    selected = {item.callspec.params["name"] for item in request.session.items
+                if item.originalname == "test_explorer_reacts_in_jupyterlab"}
+    started, pages = time.monotonic(), {}
+    for name in (n for n in CHAPTERS if n in selected):
+        out = lab["root"].parent / "out" / name
+        _smoke_copy(name, lab["root"] / f"{name}.ipynb", lab["data"], out)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{lab['url']}/lab/workspaces/{name[:2]}/tree/{name}.ipynb"
+                  f"?reset&token={lab['token']}")
+        pages[name] = page
+    for name, page in pages.items():
+        page.locator(f"{PANEL} .jp-Notebook").wait_for(timeout=120_000)
+        _start_run_all(page)
+    yield {"pages": pages, "deadline": started + RUN_TIMEOUT_S}
+    for page in pages.values():
         page.close()
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 120)
+@pytest.mark.parametrize("name", list(CHAPTERS), ids=[n[:2] for n in CHAPTERS])
+def test_explorer_reacts_in_jupyterlab(name, runs, tmp_path):
+    slider_label, n_sliders = CHAPTERS[name]
+    page = runs["pages"][name]
+    _wait_all_ran(page, runs["deadline"])
+
+    # The explorer: a VBox holding the sliders and an Output showing the figure.
+    explorer = page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox",
+                            has=page.locator(".widget-slider")).first
+    explorer.scroll_into_view_if_needed(timeout=30_000)
+    sliders = explorer.locator(".widget-slider")
+    assert sliders.count() == n_sliders, f"{sliders.count()} sliders rendered, expected {n_sliders}"
+    for i in range(n_sliders):
+        assert sliders.nth(i).is_visible()
+    image = explorer.locator(".widget-output img").first
+    image.wait_for(timeout=30_000)
+    page.screenshot(path=tmp_path / f"{name[:2]}_page_before.png")
+    before_png = image.screenshot(path=tmp_path / f"{name[:2]}_before.png")
+    before_src = image.get_attribute("src")
+
+    # Two presses of an arrow key on the focused slider handle (left if it sits at its maximum).
+    slider = sliders.filter(has_text=slider_label).first
+    readout = moved_to = slider.locator(".widget-readout").inner_text()
+    slider.locator(".noUi-handle").first.focus()
+    for key in ("ArrowRight", "ArrowLeft"):
+        page.keyboard.press(key)
+        page.keyboard.press(key)
+        moved_to = slider.locator(".widget-readout").inner_text()
+        if moved_to != readout:
+            break
+    assert moved_to != readout, f"the {slider_label!r} slider did not move from {readout}"
+    # The kernel redraws and the Output shows a new PNG (in a new <img>): wait for it,
+    # up to 30 s; if none comes, the comparison below fails, saying so.
+    for _ in range(60):
+        if image.get_attribute("src") != before_src:
+            break
+        time.sleep(0.5)
+    time.sleep(0.5)  # let the new image decode and lay out
+    after_png = image.screenshot(path=tmp_path / f"{name[:2]}_after.png")
+    page.screenshot(path=tmp_path / f"{name[:2]}_page_after.png")
+    assert after_png != before_png, (
+        f"moving {slider_label!r} from {readout} to {moved_to} did not change the figure; "
+        f"screenshots in {tmp_path}")
