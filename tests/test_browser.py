@@ -7,7 +7,8 @@ the figure on the page changes (screenshots of the explorer's image before and a
 differ). The screenshots stay in the test's temporary folder.
 
 Needs Debian's ``chromium`` (or ``MATSED_CHROMIUM`` naming a Chromium binary) and
-Playwright's Python package; skipped without them. Playwright's own browser
+Playwright's Python package; skipped without them, failed without them where
+``MATSED_REQUIRE_BROWSER`` is set (``.ci/run`` sets it). Playwright's own browser
 downloads are never used: it is pointed at the system binary.
 """
 from __future__ import annotations
@@ -41,14 +42,21 @@ CHAPTERS = {
 RUN_TIMEOUT_S = 480  # all cells of every chapter at the smoke preset, run side by side
 
 
+def _missing(reason: str):
+    """Skip, or fail where MATSED_REQUIRE_BROWSER is set (.ci/run sets it)."""
+    if os.environ.get("MATSED_REQUIRE_BROWSER"):
+        pytest.fail(f"{reason}; MATSED_REQUIRE_BROWSER is set, so the browser test must run")
+    pytest.skip(reason)
+
+
 def _sync_playwright():
     if CHROMIUM is None:
-        pytest.skip("no Chromium (apt-get install chromium, or set MATSED_CHROMIUM)")
+        _missing("no Chromium (apt-get install chromium, or set MATSED_CHROMIUM to its binary)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright; its browser "
-                    "downloads are not needed)")
+        _missing("playwright is not installed (pip install playwright; its browser "
+                 "downloads are not needed)")
     return sync_playwright
 
 
