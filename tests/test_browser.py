@@ -82,9 +82,8 @@ def lab(tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 with a random token; shut down at the end."""
     _sync_playwright()
     base = tmp_path_factory.mktemp("browser_lab")
-    root, home = base / "root", base / "home"
+    root = base / "root"
     root.mkdir()
-    home.mkdir()
     _write_settings(base / "settings")
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ,
@@ -217,9 +216,17 @@ def runs(lab, browser, request):
 @pytest.mark.timeout(RUN_TIMEOUT_S + 120)
 @pytest.mark.parametrize("name", list(CHAPTERS), ids=[n[:2] for n in CHAPTERS])
 def test_explorer_reacts_in_jupyterlab(name, runs, tmp_path):
-    slider_label, n_sliders = CHAPTERS[name]
     page = runs["pages"][name]
-    _wait_all_ran(page, runs["deadline"])
+    try:
+        _check_explorer(name, page, runs["deadline"], tmp_path)
+    except BaseException:
+        page.screenshot(path=tmp_path / f"{name[:2]}_failure.png", full_page=True)
+        raise
+
+
+def _check_explorer(name, page, deadline, tmp_path):
+    slider_label, n_sliders = CHAPTERS[name]
+    _wait_all_ran(page, deadline)
 
     # The explorer: a VBox holding the sliders and an Output showing the figure.
     explorer = page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox",
