@@ -1,6 +1,7 @@
 # matsed-lite: two commands on a fresh machine.
 #   make tour   generate DESED-lite and execute every notebook headless (PRESET=cpu by default)
 #   make test   run the whole test suite
+#               (the browser test of the explorers runs when Chromium and playwright are there)
 #   make test-gpu  every notebook at the gpu preset with GPU-level checks (needs CUDA)
 # Both set up a local .venv first unless a virtual or conda environment is active.
 
