@@ -202,6 +202,9 @@ def runs(lab, browser, request):
         out = lab["root"].parent / "out" / name
         _smoke_copy(name, lab["root"] / f"{name}.ipynb", lab["data"], out)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Four kernels share two cores: Playwright's 30 s default is too tight for a
+        # busy machine (one timeout in seven runs here), so every wait gets 90 s.
+        page.set_default_timeout(90_000)
         page.goto(f"{lab['url']}/lab/workspaces/{name[:2]}/tree/{name}.ipynb"
                   f"?reset&token={lab['token']}")
         pages[name] = page
@@ -231,13 +234,13 @@ def _check_explorer(name, page, deadline, tmp_path):
     # The explorer: a VBox holding the sliders and an Output showing the figure.
     explorer = page.locator(f"{PANEL} .jp-OutputArea-output .widget-vbox",
                             has=page.locator(".widget-slider")).first
-    explorer.scroll_into_view_if_needed(timeout=30_000)
+    explorer.scroll_into_view_if_needed(timeout=90_000)
     sliders = explorer.locator(".widget-slider")
     assert sliders.count() == n_sliders, f"{sliders.count()} sliders rendered, expected {n_sliders}"
     for i in range(n_sliders):
         assert sliders.nth(i).is_visible()
     image = explorer.locator(".widget-output img").first
-    image.wait_for(timeout=30_000)
+    image.wait_for(timeout=90_000)
     page.screenshot(path=tmp_path / f"{name[:2]}_page_before.png")
     before_png = image.screenshot(path=tmp_path / f"{name[:2]}_before.png")
     before_src = image.get_attribute("src")
