@@ -26,6 +26,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from matsed_lite.course.notebook import DATA_SEED
+from matsed_lite.data.desed_lite import generate_desed_lite
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.browser
 
@@ -121,6 +124,9 @@ def lab(tmp_path_factory):
                 stop()
                 pytest.fail(f"JupyterLab did not start; log:\n{(base / 'jupyter.log').read_text()}")
             time.sleep(0.5)
+    # The notebooks run side by side: the data must exist before they start, or four
+    # kernels would generate into one folder at once.
+    generate_desed_lite(base / "data", "smoke", seed=DATA_SEED, progress=False)
     yield {"url": url, "token": token, "root": root, "data": base / "data", "log": base / "jupyter.log"}
     stop()
 
@@ -227,6 +233,18 @@ def test_explorer_reacts_in_jupyterlab(name, runs, tmp_path):
         raise
 
 
+def _screenshot(image, path, tries: int = 5) -> bytes:
+    """A screenshot of the explorer's image; if a late redraw swaps the <img> while it is
+    taken ("not attached to the DOM"), the locator finds the new one and tries again."""
+    for attempt in range(tries):
+        try:
+            return image.screenshot(path=path)
+        except Exception as exc:  # playwright's Error; its module is imported lazily
+            if "not attached" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(1.0)
+
+
 def _check_explorer(name, page, deadline, tmp_path):
     slider_label, n_sliders = CHAPTERS[name]
     _wait_all_ran(page, deadline)
@@ -242,7 +260,7 @@ def _check_explorer(name, page, deadline, tmp_path):
     image = explorer.locator(".widget-output img").first
     image.wait_for(timeout=90_000)
     page.screenshot(path=tmp_path / f"{name[:2]}_page_before.png")
-    before_png = image.screenshot(path=tmp_path / f"{name[:2]}_before.png")
+    before_png = _screenshot(image, tmp_path / f"{name[:2]}_before.png")
     before_src = image.get_attribute("src")
 
     # Two presses of an arrow key on the focused slider handle (left if it sits at its maximum).
@@ -256,14 +274,19 @@ def _check_explorer(name, page, deadline, tmp_path):
         if moved_to != readout:
             break
     assert moved_to != readout, f"the {slider_label!r} slider did not move from {readout}"
-    # The kernel redraws and the Output shows a new PNG (in a new <img>): wait for it,
-    # up to 30 s; if none comes, the comparison below fails, saying so.
-    for _ in range(60):
-        if image.get_attribute("src") != before_src:
+    # The kernel redraws and the Output shows a new PNG (in a new <img>), once per key
+    # press: wait until the picture has changed and then stopped changing (1.5 s without a
+    # new src), up to 60 s; if none comes, the comparison below fails, saying so.
+    last, steady_since = before_src, None
+    for _ in range(120):
+        src = image.get_attribute("src")
+        if src != last:
+            last, steady_since = src, time.monotonic()
+        elif last != before_src and time.monotonic() - steady_since > 1.5:
             break
         time.sleep(0.5)
     time.sleep(0.5)  # let the new image decode and lay out
-    after_png = image.screenshot(path=tmp_path / f"{name[:2]}_after.png")
+    after_png = _screenshot(image, tmp_path / f"{name[:2]}_after.png")
     page.screenshot(path=tmp_path / f"{name[:2]}_page_after.png")
     assert after_png != before_png, (
         f"moving {slider_label!r} from {readout} to {moved_to} did not change the figure; "

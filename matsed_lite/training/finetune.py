@@ -230,6 +230,9 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         "data_root": str(data_root)}, resume)
 
     if stage == 1:
+        # Seeded here, after the encoder exists: the heads start the same whether the
+        # encoder was built above or handed in (the CLI builds it first).
+        seed_everything(seed)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=pos)
         if init is not None:
             model.context.load_state_dict(load_context(init, p, pos).state_dict())
