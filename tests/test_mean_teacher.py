@@ -325,3 +325,20 @@ def test_crnn_trains_through_the_same_step(data_root, tmp_path):
     assert "train/cons_frames" in log and "train/cons_at" not in log and "train/sup_at" not in log
     model, info = load_model(tmp_path / "crnn")
     assert info["kind"] == "crnn" and getattr(model, "time_downsampling", 1) == 4
+
+
+def test_recipe_overrides_change_the_stage_and_are_recorded(data_root, tmp_path):
+    """finetune(recipe_overrides=...) is how benchmarks/stage2_schedules.py tries schedules:
+    the override takes effect (no consistency weight at all), recipe.json records it, and
+    resuming with other overrides is refused."""
+    res = finetune(data_root, PRESET, tmp_path / "s1", stage=1, epochs=1, progress=False,
+                   recipe_overrides={"max_consistency": 0.0}, stop_after_epoch=1)
+    assert res["recipe"]["max_consistency"] == 0.0
+    log = [json.loads(l) for l in (tmp_path / "s1" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["train/w_cons"] == 0.0
+    with pytest.raises(ValueError, match="recipe_overrides"):
+        finetune(data_root, PRESET, tmp_path / "s1", stage=1, epochs=1, progress=False,
+                 resume=True, recipe_overrides={"max_consistency": 1.0})
+    with pytest.raises(TypeError, match="no_such_field"):
+        finetune(data_root, PRESET, tmp_path / "s2", stage=1, epochs=1, progress=False,
+                 recipe_overrides={"no_such_field": 1})

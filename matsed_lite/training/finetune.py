@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -152,7 +152,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
              lr_scale: float | None = None,
              teacher_features: Callable | None = None, device=None,
              stop_after_epoch: int | None = None, fusion_lambda: float | None = None,
-             cache=None) -> dict:
+             cache=None, recipe_overrides: dict | None = None) -> dict:
     """Mean-teacher fine-tuning of MAT-SED-lite, stage 1 or 2 (see the module docstring).
 
     stage 1  init: a ``context.pt`` from masked-reconstruction pre-training, or
@@ -178,6 +178,8 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
              splits made with the same encoder (skips encoding; e.g. ablations
              that train several variants on the same frames).
     stop_after_epoch  return after that epoch as if interrupted (budgets, tests).
+    recipe_overrides  fields of the stage's ``Recipe`` to replace, e.g.
+             ``{"lr_final_factor": 0.1}`` (``benchmarks/stage2_schedules.py``).
 
     Writes into out_dir: model.pt (the best epoch's teacher, with its student,
     the class list and the preset name), recipe.json (settings, per-epoch
@@ -188,7 +190,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     p = get_preset(preset)
-    recipe = RECIPES[f"stage{stage}"]
+    recipe = replace(RECIPES[f"stage{stage}"], **(recipe_overrides or {}))
     epochs = int((p.stage1_epochs if stage == 1 else p.stage2_epochs) if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -227,7 +229,9 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         "epochs": epochs, "lr_scale": scale, "classes": list(classes),
         "init": None if init is None else str(Path(init).resolve()),
         "fusion_lambda": lam if teacher_features is None or lam else "custom",
-        "data_root": str(data_root)}, resume)
+        "data_root": str(data_root),
+        # runs made before overrides existed have none: an empty dict adds no key
+        **({"recipe_overrides": dict(recipe_overrides)} if recipe_overrides else {})}, resume)
 
     if stage == 1:
         # Seeded here, after the encoder exists: the heads start the same whether the
