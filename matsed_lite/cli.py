@@ -163,6 +163,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--recipe", default="crnn", choices=["crnn", "crnn_supervised"],
                    help="crnn: the DCASE mean teacher (default); crnn_supervised: plain "
                         "supervised training, no teacher, no augmentation")
+    p.add_argument("--budget-minutes", type=_positive_float, default=None,
+                   help="end after the first epoch that ends past this much training time "
+                        "(e.g. the MAT-SED-lite pipeline's, for a same-time comparison)")
     p.set_defaults(func=commands.cmd_train_crnn)
 
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")

@@ -138,7 +138,8 @@ def cmd_train_crnn(args) -> int:
     _refuse_old_run(args)
     return _run_stage(lambda: _print_result("crnn", train_crnn(
         args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
-        resume=args.resume, classes=args.classes, recipe=args.recipe)))
+        resume=args.resume, classes=args.classes, recipe=args.recipe,
+        budget_minutes=args.budget_minutes)))
 
 
 def cmd_train(args) -> int:

@@ -96,6 +96,23 @@ def test_stop_after_epoch_then_resume(tmp_path):
     assert _strip(res_a["history"]) == _strip(res_b["history"])
 
 
+def test_time_budget_ends_the_run_after_the_epoch_that_passes_it(tmp_path):
+    slow_seconds = []
+
+    def slow_step(model, batch, state):
+        slow_seconds.append(state.epoch)
+        return noisy_step(model, batch, state)
+
+    # A budget of 0 s is passed by the first epoch: one epoch, then a finished run.
+    _, res = run(tmp_path / "zero", train_step=slow_step, time_budget_s=0.0)
+    assert res["epochs_done"] == 1 and set(slow_seconds) == {1}
+    assert (tmp_path / "zero" / "best.pt").is_file()
+    # A budget no epoch reaches changes nothing.
+    _, res_all = run(tmp_path / "all", time_budget_s=1e6)
+    _, res_none = run(tmp_path / "none")
+    assert res_all["epochs_done"] == 4 and _strip(res_all["history"]) == _strip(res_none["history"])
+
+
 def test_log_has_one_line_per_epoch(tmp_path):
     _, res = run(tmp_path, epochs=3)
     lines = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -187,6 +187,7 @@ def fit(model: torch.nn.Module,
         amp: bool | None = None,
         progress: bool = True,
         stop_after_epoch: int | None = None,
+        time_budget_s: float | None = None,
         extra: dict | None = None,
         settings: dict | None = None,
         desc: str = "train") -> dict:
@@ -206,6 +207,8 @@ def fit(model: torch.nn.Module,
     resume         continue from ``out_dir/last.pt`` if it exists.
     amp            mixed precision; default: on for CUDA only.
     stop_after_epoch  return after this epoch as if interrupted (budgeted runs, tests).
+    time_budget_s  end the run (finished, not interrupted) after the first epoch that ends
+                   past this many seconds of training: "the same time" comparisons.
     extra          initial ``state.extra`` (restored from the checkpoint on resume); plain
                    data only (tensors, numbers, strings, lists, dicts).
     settings       the run's settings (JSON data): written to ``out_dir/settings.json``;
@@ -269,6 +272,8 @@ def fit(model: torch.nn.Module,
             shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()
                      if k not in ("lr", "train_seconds", "seconds")}
             tqdm.write(f"{desc} epoch {epoch}: {shown}")
+        if time_budget_s is not None and line["seconds"] >= time_budget_s:
+            break
 
     return {"history": history, "best_epoch": state.best_epoch, "best_metric": state.best_metric,
             "epochs_done": state.epoch, "step": state.step,

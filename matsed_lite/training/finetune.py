@@ -291,18 +291,22 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
 def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                epochs: int | None = None, resume: bool = False, progress: bool = True, *,
                classes: Sequence[str] | None = None, lr: float = 1e-3, device=None,
-               stop_after_epoch: int | None = None, recipe: str = "crnn") -> dict:
+               stop_after_epoch: int | None = None, recipe: str = "crnn",
+               budget_minutes: float | None = None) -> dict:
     """The DCASE baseline CRNN trained by the same mean-teacher code on the same
     mixed batches (recipe ``crnn``: no AT head, DCASE consistency terms, the
     exp ramp warming up both w_cons and the learning rate), or, with recipe
     ``crnn_supervised``, plainly supervised (no teacher, no augmentation; the
     student is selected and kept). Epochs default to ``preset.crnn_epochs``.
+    ``budget_minutes`` ends the run after the first epoch that ends past that much
+    training time (the LR schedule still planned for ``epochs``): the same time as
+    another run, e.g. the MAT-SED-lite pipeline it is compared with.
     Writes model.pt, recipe.json and the engine's files like ``finetune``."""
     t_start = time.perf_counter()
     p = get_preset(preset)
     if recipe not in ("crnn", "crnn_supervised"):
         raise ValueError(f"recipe must be 'crnn' or 'crnn_supervised', got {recipe!r}")
-    recipe = RECIPES[recipe]
+    recipe_name, recipe = recipe, RECIPES[recipe]
     epochs = int(p.crnn_epochs if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -314,7 +318,11 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     kinds = _kinds(layout)
     check_settings(out_dir, {"kind": "crnn", "stage": "crnn", "preset": p.name, "seed": seed,
                              "epochs": epochs, "lr": lr, "classes": list(classes),
-                             "data_root": str(data_root)}, resume)
+                             "data_root": str(data_root),
+                             # runs made before these existed have neither key
+                             **({"recipe": recipe_name} if recipe_name != "crnn" else {}),
+                             **({"budget_minutes": budget_minutes} if budget_minutes else {})},
+                   resume)
     model = CRNN.from_preset(p, len(classes))
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
     val_store = MelStore(ds["validation"], p)
@@ -333,8 +341,10 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     res = fit(model, make_train_step(recipe, p, seed), data, optimizer=optimizer,
               scheduler=scheduler, evaluate=evaluate,
               **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
-                            "crnn", teacher=recipe.teacher))
+                            "crnn", teacher=recipe.teacher),
+              time_budget_s=None if budget_minutes is None else 60.0 * budget_minutes)
     info = {"stage": "crnn", "kind": "crnn", "preset": p.name, "seed": seed, "epochs": epochs,
+            "budget_minutes": budget_minutes,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
             "ema_max_alpha": ema_max_alpha_for(epochs * steps) if recipe.teacher else None}
