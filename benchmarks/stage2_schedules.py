@@ -57,8 +57,8 @@ def main(argv=None) -> dict:
     print(f"{'variant':<13}{'teacher PSDS1 per epoch':<34}{'student PSDS1 per epoch':<34}"
           f"{'best':>5}{'PSDS1':>7}{'PSDS2':>7}{'min':>6}")
     for name, res in results.items():
-        t = " ".join(f"{c['val/teacher_psds1']:.3f}" for c in res["curves"])
-        s = " ".join(f"{c['val/student_psds1']:.3f}" for c in res["curves"])
+        t = " ".join(f"{v:.3f}" for v in res["curves"]["teacher_psds1"])
+        s = " ".join(f"{v:.3f}" for v in res["curves"]["student_psds1"])
         b = res["best"]
         print(f"{name:<13}{t:<34}{s:<34}{res['best_epoch']:>5}{b['teacher_psds1']:>7.3f}"
               f"{b['teacher_psds2']:>7.3f}{res['seconds'] / 60:>6.1f}")

@@ -166,6 +166,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--budget-minutes", type=_positive_float, default=None,
                    help="end after the first epoch that ends past this much training time "
                         "(e.g. the MAT-SED-lite pipeline's, for a same-time comparison)")
+    p.add_argument("--budget-clock", choices=["wall", "cpu"], default="wall",
+                   help="what --budget-minutes counts: wall time, or this process's CPU time "
+                        "(fair on a machine shared with other jobs)")
     p.set_defaults(func=commands.cmd_train_crnn)
 
     p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")

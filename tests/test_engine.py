@@ -111,6 +111,13 @@ def test_time_budget_ends_the_run_after_the_epoch_that_passes_it(tmp_path):
     _, res_all = run(tmp_path / "all", time_budget_s=1e6)
     _, res_none = run(tmp_path / "none")
     assert res_all["epochs_done"] == 4 and _strip(res_all["history"]) == _strip(res_none["history"])
+    # The CPU clock: the process's CPU seconds, logged per epoch and growing.
+    _, res_cpu = run(tmp_path / "cpu", time_budget_s=0.0, budget_clock="cpu")
+    assert res_cpu["epochs_done"] == 1
+    cpu = [h["cpu_seconds"] for h in res_none["history"]]
+    assert all(b > a > 0 for a, b in zip(cpu, cpu[1:]))
+    with pytest.raises(ValueError, match="budget_clock"):
+        run(tmp_path / "bad", budget_clock="gpu")
 
 
 def test_log_has_one_line_per_epoch(tmp_path):

@@ -188,6 +188,7 @@ def fit(model: torch.nn.Module,
         progress: bool = True,
         stop_after_epoch: int | None = None,
         time_budget_s: float | None = None,
+        budget_clock: str = "wall",
         extra: dict | None = None,
         settings: dict | None = None,
         desc: str = "train") -> dict:
@@ -209,6 +210,8 @@ def fit(model: torch.nn.Module,
     stop_after_epoch  return after this epoch as if interrupted (budgeted runs, tests).
     time_budget_s  end the run (finished, not interrupted) after the first epoch that ends
                    past this many seconds of training: "the same time" comparisons.
+    budget_clock   "wall", or "cpu": the process's CPU seconds (``cpu_seconds`` in the
+                   log), which other jobs on a shared machine do not inflate.
     extra          initial ``state.extra`` (restored from the checkpoint on resume); plain
                    data only (tensors, numbers, strings, lists, dicts).
     settings       the run's settings (JSON data): written to ``out_dir/settings.json``;
@@ -246,7 +249,10 @@ def fit(model: torch.nn.Module,
     history, elapsed = _resume(state, paths, seed) if resuming else _start(paths, seed, ctx)
     net = ctx.wrap(model)  # after loading: DDP starts from the same weights everywhere
 
+    if budget_clock not in ("wall", "cpu"):
+        raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
     start = time.perf_counter() - elapsed
+    cpu_start = time.process_time() - (history[-1].get("cpu_seconds", 0.0) if history else 0.0)
     for epoch in range(state.epoch + 1, epochs + 1):
         if stop_after_epoch is not None and epoch > stop_after_epoch:
             break
@@ -266,13 +272,15 @@ def fit(model: torch.nn.Module,
         is_best = _note_best(state, line, monitor, mode)
         line["best_epoch"] = state.best_epoch
         line["seconds"] = time.perf_counter() - start
+        line["cpu_seconds"] = time.process_time() - cpu_start
         history.append(line)
         _save_epoch(state, paths, history, is_best, monitor, mode, seed)
         if progress:
             shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in line.items()
-                     if k not in ("lr", "train_seconds", "seconds")}
+                     if k not in ("lr", "train_seconds", "seconds", "cpu_seconds")}
             tqdm.write(f"{desc} epoch {epoch}: {shown}")
-        if time_budget_s is not None and line["seconds"] >= time_budget_s:
+        used = line["cpu_seconds" if budget_clock == "cpu" else "seconds"]
+        if time_budget_s is not None and used >= time_budget_s:
             break
 
     return {"history": history, "best_epoch": state.best_epoch, "best_metric": state.best_metric,

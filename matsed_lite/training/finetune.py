@@ -292,7 +292,7 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                epochs: int | None = None, resume: bool = False, progress: bool = True, *,
                classes: Sequence[str] | None = None, lr: float = 1e-3, device=None,
                stop_after_epoch: int | None = None, recipe: str = "crnn",
-               budget_minutes: float | None = None) -> dict:
+               budget_minutes: float | None = None, budget_clock: str = "wall") -> dict:
     """The DCASE baseline CRNN trained by the same mean-teacher code on the same
     mixed batches (recipe ``crnn``: no AT head, DCASE consistency terms, the
     exp ramp warming up both w_cons and the learning rate), or, with recipe
@@ -300,7 +300,8 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     student is selected and kept). Epochs default to ``preset.crnn_epochs``.
     ``budget_minutes`` ends the run after the first epoch that ends past that much
     training time (the LR schedule still planned for ``epochs``): the same time as
-    another run, e.g. the MAT-SED-lite pipeline it is compared with.
+    another run, e.g. the MAT-SED-lite pipeline it is compared with. ``budget_clock``
+    "cpu" counts the process's CPU time instead of wall time (a shared machine).
     Writes model.pt, recipe.json and the engine's files like ``finetune``."""
     t_start = time.perf_counter()
     p = get_preset(preset)
@@ -321,7 +322,8 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                              "data_root": str(data_root),
                              # runs made before these existed have neither key
                              **({"recipe": recipe_name} if recipe_name != "crnn" else {}),
-                             **({"budget_minutes": budget_minutes} if budget_minutes else {})},
+                             **({"budget_minutes": budget_minutes,
+                                 "budget_clock": budget_clock} if budget_minutes else {})},
                    resume)
     model = CRNN.from_preset(p, len(classes))
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
@@ -342,9 +344,10 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
               scheduler=scheduler, evaluate=evaluate,
               **_fit_kwargs(out_dir, epochs, steps, resume, progress, seed, stop_after_epoch, dev,
                             "crnn", teacher=recipe.teacher),
-              time_budget_s=None if budget_minutes is None else 60.0 * budget_minutes)
+              time_budget_s=None if budget_minutes is None else 60.0 * budget_minutes,
+              budget_clock=budget_clock)
     info = {"stage": "crnn", "kind": "crnn", "preset": p.name, "seed": seed, "epochs": epochs,
-            "budget_minutes": budget_minutes,
+            "budget_minutes": budget_minutes, "budget_clock": budget_clock,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
             "ema_max_alpha": ema_max_alpha_for(epochs * steps) if recipe.teacher else None}
