@@ -207,6 +207,9 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--fusion-lambda", type=float, default=None)
     p.add_argument("--post", default="median", choices=["median", "max", "none"])
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--temperature", type=_positive_float, default=None,
+                   help="divide the logits by this (default: the recipe's, as evaluate: "
+                        "MAT-SED 0.5, CRNN 1)")
     p.set_defaults(func=commands.cmd_predict)
 
     p = sub.add_parser("probe", help="frame-level linear probes: the encoder's features "

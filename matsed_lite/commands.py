@@ -187,7 +187,7 @@ def cmd_predict(args) -> int:
     def go():
         events = predict_audio(args.audio, args.run, args.out, plot_dir=args.plot,
                                fusion_lambda=args.fusion_lambda, post=args.post,
-                               threshold=args.threshold)
+                               threshold=args.threshold, temperature=args.temperature)
         n = sum(len(v) for v in events.values())
         print(f"{n} events in {len(events)} files -> {args.out}")
 

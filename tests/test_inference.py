@@ -132,3 +132,24 @@ def test_cli_evaluate_writes_json(trained, tmp_path, capsys):
     lo, hi = res["intervals"]["psds1"]
     assert lo <= hi and res["bootstrap"]["n_resamples"] == 50
     assert "95% bootstrap intervals" in printed and res["temperature"] == 0.5
+
+
+def test_predict_scores_at_the_recipes_temperature(trained, tmp_path, monkeypatch):
+    """predict divides the logits as evaluate does (MAT-SED's 0.5 unless told): the
+    threshold then means the same thing in both."""
+    import matsed_lite.evaluation.inference as inference
+
+    root, run = trained
+    seen, real = [], inference.score_audio
+
+    def spy(model, info, path, fusion=None, temperature=1.0, keep_mel=True):
+        seen.append(temperature)
+        return real(model, info, path, fusion, temperature, keep_mel)
+
+    monkeypatch.setattr(inference, "score_audio", spy)
+    clip = next((root / "audio" / "validation").glob("*.wav"))
+    predict_audio([clip], run, tmp_path / "a.tsv")
+    predict_audio([clip], run, tmp_path / "b.tsv", temperature=1.0)
+    assert seen == [0.5, 1.0]
+    with pytest.raises(ValueError, match="temperature"):
+        predict_audio([clip], run, tmp_path / "c.tsv", temperature=0.0)

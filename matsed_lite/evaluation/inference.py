@@ -290,21 +290,24 @@ def _check_predict_args(paths, out_tsv, plot_dir, threshold, post) -> list[str]:
 
 
 def predict_audio(paths: Sequence, run, out_tsv, plot_dir=None, fusion_lambda: float | None = None,
-                  post: str = "median", threshold: float = 0.5, device=None) -> dict:
+                  post: str = "median", threshold: float = 0.5, device=None,
+                  temperature: float | None = None) -> dict:
     """Detect events in audio files; write them to ``out_tsv`` (DESED strong format).
 
     Returns {file name: [(onset, offset, label), ...]}. The arguments and every
     file's header are checked before the model is loaded; every file is scored
     before anything is written: an unreadable, empty or non-finite file raises
     ``audio.AudioError`` naming it and no TSV is written. Figures (``plot_dir``)
-    are named after the whole file name (``a.flac.png``)."""
+    are named after the whole file name (``a.flac.png``). ``temperature`` divides the
+    logits; None: the recipe's, the one ``evaluate`` scores and selects the epoch at."""
     names = _check_predict_args(paths, out_tsv, plot_dir, threshold, post)
     model, info, _ = load_run(run, device)
+    temperature = scoring_temperature(info, temperature)
     classes = list(info["classes"])
     fusion = fusion_for(model, info, fusion_lambda)
     events, scored = {}, {}
     for name, path in zip(names, paths):
-        frames, clips, hop, duration, mel = score_audio(model, info, path, fusion,
+        frames, clips, hop, duration, mel = score_audio(model, info, path, fusion, temperature,
                                                         keep_mel=plot_dir is not None)
         probs = frames * clips  # the soft weak mask, per 10 s piece
         if post != "none":
