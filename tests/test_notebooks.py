@@ -91,6 +91,7 @@ def _check_02(r, out):
     built = r["build_in_place_max_abs_diff"]
     assert built["rel_shift"] == 0 and built["relative_attention_layer"] < 1e-4
     assert r["attention_diagonal_share"]["trained"] > r["attention_diagonal_share"]["untrained"]
+    assert r["attention_entropy"]["trained"] < r["attention_entropy"]["untrained"]
     assert min(r["equivariance_change_absolute"]) > 1e-2
 
 
