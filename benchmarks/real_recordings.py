@@ -131,13 +131,16 @@ def fetch_sources(cache: Path) -> Path:
     return root
 
 
+def resample(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    if orig == new:
+        return x
+    g = np.gcd(orig, new)
+    return resample_poly(x, new // g, orig // g).astype(np.float32)
+
+
 def read_mono(path: Path) -> np.ndarray:
     x, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != WORK_RATE:
-        g = np.gcd(sr, WORK_RATE)
-        x = resample_poly(x, WORK_RATE // g, sr // g).astype(np.float32)
-    return x
+    return resample(x.mean(axis=1), sr, WORK_RATE)
 
 
 def trim(x: np.ndarray, floor_db: float = -35.0) -> np.ndarray:
@@ -262,8 +265,7 @@ def mix_clip(side, rng, seconds):
 
 def write_clip(path_stem: Path, audio, rng) -> str:
     sr, channels, ext = FORMATS[rng.integers(len(FORMATS))]
-    g = np.gcd(sr, WORK_RATE)
-    y = resample_poly(audio, sr // g, WORK_RATE // g).astype(np.float32)
+    y = resample(audio, WORK_RATE, sr)
     if channels == 2:      # a little inter-channel difference, as a real stereo recording has
         pan = rng.uniform(0.6, 1.0)
         y = np.stack([y * pan, y * (1.6 - pan)], axis=1)

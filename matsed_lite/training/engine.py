@@ -227,6 +227,8 @@ def fit(model: torch.nn.Module,
     """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if budget_clock not in ("wall", "cpu"):
+        raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if settings is not None:
@@ -249,8 +251,6 @@ def fit(model: torch.nn.Module,
     history, elapsed = _resume(state, paths, seed) if resuming else _start(paths, seed, ctx)
     net = ctx.wrap(model)  # after loading: DDP starts from the same weights everywhere
 
-    if budget_clock not in ("wall", "cpu"):
-        raise ValueError(f"budget_clock must be 'wall' or 'cpu', got {budget_clock!r}")
     start = time.perf_counter() - elapsed
     cpu_start = time.process_time() - (history[-1].get("cpu_seconds", 0.0) if history else 0.0)
     for epoch in range(state.epoch + 1, epochs + 1):
