@@ -49,7 +49,7 @@ def test_instance_normalisation_removes_gain_and_offset(model):
 
 
 def test_from_preset_and_parameter_count():
-    small = CRNN.from_preset("cpu", 10)
+    small = CRNN.from_preset("cpu", 10, activation="glu")
     paper = CRNN.from_preset("paper", 10)
     assert small.pools[-1] == (1, 1) and all(f == 2 for _, f in small.pools[:6])
     assert all(f == 2 for _, f in paper.pools)
@@ -80,3 +80,40 @@ def test_trains_one_step():
     loss = bce(out["frame_probs"], y) + bce(out["clip_probs"], y.amax(1))
     loss.backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_activation_option_and_presets():
+    relu, glu = CRNN(64, 10, activation="relu"), CRNN(64, 10, activation="glu")
+    # The GLU's 1x1 channel maps are the only weights the ReLU version lacks.
+    glu_extra = sum(p.numel() for n, p in glu.named_parameters() if ".linear." in n)
+    assert glu_extra == sum(c * c + c for c in (16, 32, 64, 128, 128, 128, 128))
+    assert glu.parameter_count() - relu.parameter_count() == glu_extra
+    x = torch.randn(2, 64, 100)
+    out = relu.eval()(x)["frame_probs"]
+    assert out.shape == (2, 25, 10) and torch.isfinite(out).all()
+    assert CRNN.from_preset("cpu", 10).activation == "relu"
+    assert CRNN.from_preset("paper", 10).activation == "glu"
+    assert CRNN.from_preset("cpu", 10, activation="glu").activation == "glu"
+    with pytest.raises(ValueError, match="activation must be 'glu' or 'relu', got 'tanh'"):
+        CRNN(64, 10, activation="tanh")
+
+
+def test_checkpoint_round_trip_keeps_the_activation(tmp_path):
+    from matsed_lite.models.checkpoints import load_model, save_model
+    from matsed_lite.presets import get_preset
+
+    torch.manual_seed(0)
+    m = CRNN.from_preset("cpu", 3).eval()
+    best = {"teacher": None, "model": m.state_dict(), "epoch": 1, "metrics": {}}
+    save_model(tmp_path, "crnn", m, best, ["a", "b", "c"], get_preset("cpu"), "crnn", None, {})
+    back, info = load_model(tmp_path)
+    assert back.activation == "relu" and info["crnn_activation"] == "relu"
+    x = torch.randn(1, 64, 120)
+    torch.testing.assert_close(back(x)["frame_probs"], m(x)["frame_probs"])
+    # A model saved before the activation was recorded is the DCASE GLU CRNN.
+    ck = torch.load(tmp_path / "model.pt", weights_only=True)
+    g = CRNN.from_preset("cpu", 3, activation="glu")
+    ck.pop("crnn_activation")
+    ck["model"] = ck["student"] = g.state_dict()
+    torch.save(ck, tmp_path / "model.pt")
+    assert load_model(tmp_path)[0].activation == "glu"

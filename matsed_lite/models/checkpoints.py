@@ -66,7 +66,8 @@ def load_model(path, map_location="cpu", which: str = "model"):
     p = get_preset(ck["preset"])
     classes = list(ck["classes"])
     if ck["kind"] == "crnn":
-        model = CRNN.from_preset(p, len(classes))
+        # models saved before the activation was recorded are the DCASE GLU CRNN
+        model = CRNN.from_preset(p, len(classes), activation=ck.get("crnn_activation", "glu"))
     else:
         encoder = rebuild_encoder(ck, p)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=ck.get("pos", "relative"))
@@ -94,6 +95,8 @@ def save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes, 
     enc = getattr(model, "encoder", None)
     if enc is not None:
         ck.update(encoder_record(enc))
+    if kind == "crnn":
+        ck["crnn_activation"] = model.activation
     ck["frame_hop"] = output_hop(model, p)
     return save_torch(ck, out_dir / MODEL_FILE)
 

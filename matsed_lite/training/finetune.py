@@ -322,6 +322,8 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                              "data_root": str(data_root),
                              # runs made before these existed have neither key
                              **({"recipe": recipe_name} if recipe_name != "crnn" else {}),
+                             **({"activation": p.crnn_activation}
+                                if p.crnn_activation != "glu" else {}),
                              **({"budget_minutes": budget_minutes,
                                  "budget_clock": budget_clock} if budget_minutes else {})},
                    resume)
@@ -350,5 +352,6 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
             "budget_minutes": budget_minutes, "budget_clock": budget_clock,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
+            "activation": model.activation,
             "ema_max_alpha": ema_max_alpha_for(epochs * steps) if recipe.teacher else None}
     return _finish(out_dir, res, info, model, classes, p, "crnn", "crnn", None, t_start)
