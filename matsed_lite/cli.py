@@ -136,6 +136,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--init", default=None,
                    help="start from 'shipped' (the shipped PaSST-lite) or a pretrain-encoder "
                         "run folder (default: from scratch)")
+    p.add_argument("--frame-loss", default=0.0, type=float,
+                   help="broad: weight of a per-token frame loss on the clips' event times "
+                        "beside the tagging loss (strong pre-training; default: 0, tagging only)")
     p.set_defaults(func=commands.cmd_pretrain_encoder)
 
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")

@@ -131,3 +131,92 @@ def test_cli_flags():
     assert (args.corpus, args.clips_per_epoch, args.workers) == ("broad", 64, 0)
     args = build_parser().parse_args(["pretrain-encoder", "--data", "d", "--out", "o"])
     assert (args.corpus, args.clips_per_epoch, args.workers) == ("desed", None, 1)
+
+
+# --- strong pre-training: a frame loss beside the tagging loss ------------------------
+
+def test_token_targets_average_each_patch():
+    strong = torch.zeros(1, 40, 2)
+    strong[0, 0:16, 0] = 1.0        # exactly patch 0
+    strong[0, 20:25, 1] = 1.0       # 5 frames: inside patches 1 (10-25) and 2 (20-35)
+    t = encoder_pretraining.token_targets(strong, patch=16, stride=10)
+    assert t.shape == (1, 3, 2)     # (40 - 16) // 10 + 1 patches
+    torch.testing.assert_close(t[0, :, 0], torch.tensor([1.0, 6 / 16, 0.0]))
+    torch.testing.assert_close(t[0, :, 1], torch.tensor([0.0, 5 / 16, 5 / 16]))
+
+
+def test_tag_and_tokens_matches_the_separate_passes():
+    torch.manual_seed(0)
+    enc = PaSSTLite.from_preset("smoke", n_classes=5).eval()
+    mel = torch.randn(2, 64, 120)
+    logits, tokens, keep_t = enc.tag_and_tokens(mel)
+    torch.testing.assert_close(logits, enc(mel))
+    torch.testing.assert_close(tokens, enc.tokens(mel, enc.feature_block))
+    assert keep_t.tolist() == list(range(tokens.shape[2]))
+    enc.train()   # patchout drops time columns, and says which survived
+    _, tok_po, keep_po = enc.tag_and_tokens(mel)
+    assert tok_po.shape[2] == len(keep_po) < tokens.shape[2]
+    assert (keep_po.diff() > 0).all()
+
+
+def test_strong_step_rolls_and_mixes_the_labels_with_the_audio(monkeypatch):
+    """A clip whose only sound is one class in its first patch: after the step's roll,
+    the frame target must follow the audio (checked through the targets the step builds)."""
+    torch.manual_seed(0)
+    enc = PaSSTLite.from_preset("smoke", n_classes=3)
+    enc.patchout_time = enc.patchout_freq = 0
+    model = encoder_pretraining.StrongTagger(enc, 3)
+    mel = torch.zeros(2, 64, 100)
+    mel[:, :, :16] = 5.0
+    strong = torch.zeros(2, 100, 3)
+    strong[:, :16, 1] = 1.0
+    batch = {"mel": mel, "weak": torch.tensor([[0.0, 1.0, 0.0]] * 2), "strong": strong}
+    seen = {}
+    real_bce = encoder_pretraining.F.binary_cross_entropy_with_logits
+
+    def spy(logits, target):
+        seen.setdefault("targets", []).append(target)
+        return real_bce(logits, target)
+
+    monkeypatch.setattr(encoder_pretraining.F, "binary_cross_entropy_with_logits", spy)
+    real_pass = enc.tag_and_tokens
+
+    def spy_pass(m):
+        seen["mel"] = m
+        return real_pass(m)
+
+    monkeypatch.setattr(enc, "tag_and_tokens", spy_pass)
+    monkeypatch.setattr(encoder_pretraining, "ENCODER_MIXUP_P", 0.0)
+    step = encoder_pretraining.make_strong_tagging_step(0.5)
+    loss, metrics = step(model, batch, None)
+    tag_t, frame_t = seen["targets"]
+    assert frame_t.shape == (2, 9, 3)
+    torch.testing.assert_close(loss, metrics["tag_loss"] + 0.5 * metrics["frame_loss"])
+    # the class-1 target sits where the loud frames went (each clip rolled its own way);
+    # nothing else is active
+    loud = (seen["mel"].mean(1) > 1.0).float()[..., None]            # (2, 100, 1)
+    assert loud.sum() == 32 and not torch.equal(loud[0], loud[1])
+    torch.testing.assert_close(frame_t[..., 1:2], encoder_pretraining.token_targets(loud))
+    assert frame_t[..., [0, 2]].abs().max() == 0
+    loss.backward()
+    assert model.frame_head.weight.grad.abs().sum() > 0
+    assert enc.patch_embed.weight.grad.abs().sum() > 0
+
+
+def test_strong_run_ships_the_encoder_alone(data_root, tmp_path):
+    torch.set_num_threads(1)
+    recipe = pretrain_encoder(data_root, "smoke", tmp_path, seed=3, epochs=1, corpus="broad",
+                              clips_per_epoch=8, workers=0, progress=False, frame_loss=1.0)
+    assert recipe["frame_loss"] == 1.0 and recipe["command"].endswith("--frame-loss 1")
+    log = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[0]["train/frame_loss"] > 0 and log[0]["train/tag_loss"] > 0
+    enc = load_pretrained_encoder("smoke", weights_dir=tmp_path)
+    saved = torch.load(tmp_path / "encoder.pt", weights_only=True)
+    assert set(saved) == set(enc.state_dict()) and not any("frame_head" in k for k in saved)
+    with pytest.raises(ValueError, match="frame_loss needs the broad corpus"):
+        pretrain_encoder(data_root, "smoke", tmp_path / "x", corpus="desed", frame_loss=1.0)
+    with pytest.raises(ValueError, match="frame_loss must be a finite number >= 0, got -1"):
+        pretrain_encoder(data_root, "smoke", tmp_path / "y", corpus="broad", frame_loss=-1)
+    args = build_parser().parse_args(["pretrain-encoder", "--data", "d", "--out", "o",
+                                      "--frame-loss", "0.5"])
+    assert args.frame_loss == 0.5

@@ -219,6 +219,34 @@ class PaSSTLite(nn.Module):
                                           self.frames_per_token)
         return frames, self.norm(x)[:, 2:].mean(dim=1)
 
+    def tag_and_tokens(self, mel: torch.Tensor, block: int | None = None):
+        """Tagging logits and the token grid after ``block`` blocks from ONE pass,
+        with structured patchout in training mode (the strong pre-training of
+        chapter 01: a frame loss on the tokens beside the tagging loss).
+
+        Returns (logits (B, n_classes), tokens (B, F', T', D), kept time columns
+        (T',)): the columns say which time patches survived patchout, so labels
+        can be read at the same positions."""
+        block = self._check_block(block or self.feature_block)
+        grid = self._grid(mel, patchout=False)
+        nt_all = grid.shape[-1]
+        keep_t = torch.arange(nt_all, device=grid.device)
+        if self.training and (self.patchout_time or self.patchout_freq):
+            keep_f, keep_t = patchout_keep(grid.shape[2], nt_all, self.patchout_freq,
+                                           self.patchout_time, device=grid.device)
+            grid = grid[:, :, keep_f][..., keep_t]
+        b, _, nf, nt = grid.shape
+        x = grid.flatten(2).transpose(1, 2)
+        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
+        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
+        tokens = None
+        for i, blk in enumerate(self.blocks, start=1):
+            x, _ = blk(x)
+            if i == block:
+                tokens = x[:, 2:].reshape(b, nf, nt, -1)
+        x = self.norm(x)
+        return self.head((x[:, 0] + x[:, 1]) / 2), tokens, keep_t
+
     def _final(self, mel: torch.Tensor) -> torch.Tensor:
         x, _ = self._run(mel, self.depth, self.training)
         return self.norm(x)

@@ -41,14 +41,15 @@ def broad_val_seed(seed: int) -> int:
 
 
 def broad_train_data(preset: "Preset | str", seed: int, clips_per_epoch: int, batch_size: int,
-                     num_workers: int = 1) -> StreamedEpochs:
-    """``epoch -> DataLoader`` of fresh broad-corpus clips ({"mel", "weak", "index"}),
+                     num_workers: int = 1, strong: bool = False) -> StreamedEpochs:
+    """``epoch -> DataLoader`` of fresh broad-corpus clips ({"mel", "weak", "index"},
+    and "strong" frame labels if asked),
     the ``train_data`` that ``engine.fit`` takes; ``len()`` is the steps per epoch
     (the last batch may be short)."""
     if clips_per_epoch < 1:
         raise ValueError(f"clips_per_epoch must be at least 1, got {clips_per_epoch}")
     return StreamedEpochs(clips_per_epoch, seed, preset, batch_size, num_workers=num_workers,
-                          strong=False, drop_last=False)
+                          strong=strong, drop_last=False)
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..data.datasets import SplitSpec, WeakDataset
 from ..data.desed_lite import generate_desed_lite
@@ -154,11 +155,15 @@ def tagging_check(model: torch.nn.Module, preset: "Preset | str" = "cpu", seed: 
 # ---------------------------------------------------------------------------
 # training
 
+def _roll_index(b: int, t: int, device=None) -> torch.Tensor:
+    """(B, T) source frame of every output frame: a circular roll per clip."""
+    shift = torch.randint(0, t, (b, 1), device=device)
+    return (torch.arange(t, device=device)[None] - shift) % t
+
+
 def _roll_time(mel: torch.Tensor) -> torch.Tensor:
     """Roll each clip of (B, M, T) circularly in time by its own random shift."""
-    b, _, t = mel.shape
-    shift = torch.randint(0, t, (b, 1), device=mel.device)
-    idx = (torch.arange(t, device=mel.device)[None] - shift) % t   # (B, T)
+    idx = _roll_index(mel.shape[0], mel.shape[-1], mel.device)
     return mel.gather(2, idx[:, None].expand_as(mel))
 
 
@@ -173,6 +178,59 @@ def tagging_step(model, batch, state):
     logits = model(mel)
     loss = F.binary_cross_entropy_with_logits(logits.float(), y)
     return loss, {}
+
+
+class StrongTagger(nn.Module):
+    """PaSST-lite with a frame head beside its tagging head, for strong pre-training
+    (``frame_loss > 0``). Only ``encoder`` ships; the frame head is dropped, as the
+    tagging head is for SED. ``forward`` is the encoder's tagging forward, so
+    ``score_tagger`` scores it unchanged."""
+
+    def __init__(self, encoder: PaSSTLite, n_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.frame_head = nn.Linear(encoder.dim, n_classes)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.encoder(mel)
+
+
+def token_targets(strong: torch.Tensor, patch: int = 16, stride: int = 10) -> torch.Tensor:
+    """Frame labels (B, T, K) -> soft labels per time patch (B, T', K): the share of
+    each patch's ``patch`` frames in which the class is active (T' as the patch
+    embedding's output: (T - patch) // stride + 1)."""
+    return F.avg_pool1d(strong.transpose(1, 2).float(), patch, stride).transpose(1, 2)
+
+
+def make_strong_tagging_step(frame_loss: float):
+    """A tagging step that also trains every time token to say which classes sound in
+    its patch: BCE(tagging) + ``frame_loss`` x BCE(frame head on the feature block's
+    frequency-averaged, ``frame_norm``-ed tokens, ``token_targets``). The roll and
+    the mixup move the strong labels with the audio; patchout drops the same time
+    columns from tokens and labels. AudioSet's strong labels do this for PaSST
+    (Schmid et al. 2024): frame-level supervision of the encoder is what a detector
+    reads its features for."""
+
+    def step(model: StrongTagger, batch, state):
+        mel, y, strong = batch["mel"], batch["weak"], batch["strong"]
+        idx = _roll_index(mel.shape[0], mel.shape[-1], mel.device)
+        mel = mel.gather(2, idx[:, None].expand_as(mel))
+        strong = strong.gather(1, idx[..., None].expand_as(strong))
+        if torch.rand(()) < ENCODER_MIXUP_P:
+            lam = float(np.random.beta(ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_ALPHA))
+            perm = torch.randperm(mel.shape[0], device=mel.device)
+            mel = lam * mel + (1 - lam) * mel[perm]
+            y = lam * y + (1 - lam) * y[perm]
+            strong = lam * strong + (1 - lam) * strong[perm]
+        enc = model.encoder
+        logits, tokens, keep_t = enc.tag_and_tokens(mel)
+        frames = enc.frame_norm(tokens).mean(dim=1)                    # (B, T', D)
+        target = token_targets(strong, enc.patch, enc.stride)[:, keep_t]
+        tag = F.binary_cross_entropy_with_logits(logits.float(), y)
+        frame = F.binary_cross_entropy_with_logits(model.frame_head(frames).float(), target)
+        return tag + frame_loss * frame, {"tag_loss": tag.detach(), "frame_loss": frame.detach()}
+
+    return step
 
 
 def warm_start(model: PaSSTLite, source: PaSSTLite, classes) -> None:
@@ -209,7 +267,8 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                      epochs: int | None = None, resume: bool = False,
                      progress: bool = True, corpus: str = "desed",
                      clips_per_epoch: int | None = None,
-                     workers: int = ENCODER_DATA_WORKERS, init=None) -> dict:
+                     workers: int = ENCODER_DATA_WORKERS, init=None,
+                     frame_loss: float = 0.0) -> dict:
     """Pre-train PaSST-lite as a tagger; returns the recipe dict.
 
     ``corpus="desed"``: on DESED-lite's ``tagging`` split (generated under
@@ -222,12 +281,21 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     epoch); broad runs also on held-out broad clips (``val/broad_mAP``).
     ``init``: None trains from scratch; "shipped" or a pretrain-encoder run folder
     starts from those weights (``warm_start``).
+    ``frame_loss`` > 0 (broad corpus only): strong pre-training, the tagging loss
+    plus this weight times a per-token frame loss on the streamed clips' event
+    times (``make_strong_tagging_step``).
 
     Trains with the engine (checkpoints and log in ``out_dir/run``, resumable
     exactly), and writes ``out_dir/encoder.pt`` (the best epoch's weights as an
     fp16 state dict) and ``out_dir/recipe.json``."""
     p = get_preset(preset)
     broad = check_corpus(corpus) == "broad"
+    frame_loss = float(frame_loss)
+    if not (frame_loss >= 0.0 and np.isfinite(frame_loss)):
+        raise ValueError(f"frame_loss must be a finite number >= 0, got {frame_loss}")
+    if frame_loss and not broad:
+        raise ValueError("frame_loss needs the broad corpus (--corpus broad): DESED-lite's "
+                         "tagging split carries clip labels only")
     epochs = int(epochs if epochs is not None
                  else p.encoder_broad_epochs if broad else p.encoder_epochs)
     clips_per_epoch = int(clips_per_epoch or p.encoder_clips_per_epoch) if broad else None
@@ -237,14 +305,18 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                                      "seed": seed, "epochs": epochs, "corpus": corpus,
                                      "clips_per_epoch": clips_per_epoch,
                                      "init": None if init is None else str(init),
-                                     "data_root": str(data_root)}, resume)
+                                     "data_root": str(data_root),
+                                     # runs made before strong pre-training have no key
+                                     **({"frame_loss": frame_loss} if frame_loss else {})},
+                   resume)
     t_start = time.perf_counter()
     generate_desed_lite(data_root, p, seed=seed, progress=progress,
                         splits=["tagging_eval"] if broad else ["tagging", "tagging_eval"])
     eval_mels, eval_y = load_tagging_mels(data_root, p, "tagging_eval", progress=progress)
     batch = p.encoder_batch
     if broad:
-        train_data = broad_train_data(p, seed, clips_per_epoch, batch, workers)
+        train_data = broad_train_data(p, seed, clips_per_epoch, batch, workers,
+                                      strong=frame_loss > 0)
         val_mels, val_y = broad_validation_mels(p, seed, p.encoder_broad_val_clips, workers)
         steps_per_epoch = len(train_data)
     else:
@@ -260,6 +332,9 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         warm_start(model, load_pretrained_encoder(
             p, weights_dir=None if str(init) == "shipped" else init),
             tagger_classes(n_classes))
+    encoder = model
+    if frame_loss:
+        model = StrongTagger(encoder, n_classes)
     decay = [q for n, q in model.named_parameters() if q.ndim >= 2 and "pos" not in n
              and "token" not in n]
     no_decay = [q for n, q in model.named_parameters() if not (q.ndim >= 2 and "pos" not in n
@@ -275,13 +350,18 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
             out["val/broad_mAP"] = score_tagger(m, val_mels, val_y, device=state.device)["mAP"]
         return out
 
-    result = fit(model, tagging_step, train_data, optimizer=optimizer,
+    step = make_strong_tagging_step(frame_loss) if frame_loss else tagging_step
+    result = fit(model, step, train_data, optimizer=optimizer,
                  epochs=epochs, out_dir=out_dir / "run", evaluate=evaluate, scheduler=scheduler,
                  batch_size=batch, seed=seed, grad_clip=5.0, monitor="val/mAP", mode="max",
                  resume=resume, progress=progress, desc="pretrain-encoder")
 
     best = load_checkpoint(result["best_checkpoint"])
-    half = {k: v.half() if v.is_floating_point() else v for k, v in best["model"].items()}
+    weights = best["model"]
+    if frame_loss:  # ship the encoder alone
+        weights = {k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")}
+    model = encoder
+    half = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
     ctx = result["state"].dist  # under torchrun rank 0 writes, the others wait for it
     if ctx.is_main:
         save_torch(half, out_dir / "encoder.pt")
@@ -296,9 +376,11 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         "train_prevalence": {c: float(v) for c, v in zip(DESED_CLASSES, train_y.mean(0))}}
     recipe = {
         "command": _command(data_root, p.name, out_dir, seed, epochs, resume, corpus,
-                            clips_per_epoch, workers) + (f" --init {init}" if init else ""),
+                            clips_per_epoch, workers) + (f" --init {init}" if init else "")
+                   + (f" --frame-loss {frame_loss:g}" if frame_loss else ""),
         "corpus": corpus,
         "init": None if init is None else str(init),
+        "frame_loss": frame_loss,
         "preset": p.name,
         "seed": seed,
         "epochs": epochs,
