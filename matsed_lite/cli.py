@@ -87,6 +87,9 @@ def _encoder_args(p):
     p.add_argument("--passt-checkpoint", type=Path, default=None, metavar="FILE",
                    help="PaSST-S weights file (passt-s-f128-p16-s10-ap.476-swa.pt) instead "
                         "of torch hub's cache or a download")
+    p.add_argument("--encoder-weights", type=Path, default=None, metavar="RUN_DIR",
+                   help="--encoder lite: a pretrain-encoder run folder (its encoder.pt and "
+                        "recipe.json) instead of the shipped PaSST-lite")
 
 
 def _add_data_commands(sub) -> None:

@@ -102,7 +102,7 @@ def _encoder(args, preset):
     """The encoder module named by --encoder / --passt-checkpoint (``models.encoders``)."""
     from .models.encoders import build_encoder
 
-    return build_encoder(preset, args.encoder, args.passt_checkpoint)
+    return build_encoder(preset, args.encoder, args.passt_checkpoint, args.encoder_weights)
 
 
 def cmd_pretrain(args) -> int:
@@ -121,6 +121,9 @@ def cmd_finetune(args) -> int:
     init = _context_file(args.init) if args.stage == 1 else args.init
     _refuse_old_run(args)
     preset = get_preset(args.preset)
+    if args.stage == 2 and args.encoder_weights is not None:
+        raise ValueError("--encoder-weights is for pre-training and stage 1; stage 2 "
+                         "continues stage 1's encoder weights (they are in its model.pt)")
     if args.stage == 2 and args.passt_checkpoint is not None:
         raise ValueError("--passt-checkpoint is for pre-training and stage 1; stage 2 "
                          "continues stage 1's encoder weights (they are in its model.pt)")

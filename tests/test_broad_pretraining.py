@@ -220,3 +220,17 @@ def test_strong_run_ships_the_encoder_alone(data_root, tmp_path):
     args = build_parser().parse_args(["pretrain-encoder", "--data", "d", "--out", "o",
                                       "--frame-loss", "0.5"])
     assert args.frame_loss == 0.5
+    # A pipeline can start from this encoder instead of the shipped one.
+    from matsed_lite.models.encoders import build_encoder
+
+    built = build_encoder("smoke", "lite", lite_weights=tmp_path)
+    for k, v in built.state_dict().items():
+        assert torch.equal(v, enc.state_dict()[k]), k
+    assert not torch.equal(built.patch_embed.weight, load_pretrained_encoder("smoke").patch_embed.weight)
+    with pytest.raises(FileNotFoundError, match="no encoder.pt there"):
+        build_encoder("smoke", "lite", lite_weights=tmp_path / "x")
+    with pytest.raises(ValueError, match="--encoder-weights is for --encoder lite"):
+        build_encoder("paper", "passt", lite_weights=tmp_path)
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o",
+                                      "--encoder-weights", str(tmp_path)])
+    assert args.encoder_weights == tmp_path

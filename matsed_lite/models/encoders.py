@@ -47,11 +47,13 @@ def check_passt_preset(preset: "Preset | str") -> Preset:
 
 
 def build_encoder(preset: "Preset | str", kind: str | None = None,
-                  passt_checkpoint: "str | Path | None" = None) -> nn.Module:
+                  passt_checkpoint: "str | Path | None" = None,
+                  lite_weights: "str | Path | None" = None) -> nn.Module:
     """The encoder a run starts from: ``kind`` "lite" or "passt" (default: the
-    preset's, ``default_encoder_kind``). "passt" loads the AudioSet weights from
-    ``passt_checkpoint``, torch hub's cache, or a download (a ``files.SetupError``
-    saying what to do when none works)."""
+    preset's, ``default_encoder_kind``). "lite" loads the shipped PaSST-lite, or
+    the one in ``lite_weights`` (a ``pretrain-encoder`` run folder). "passt" loads
+    the AudioSet weights from ``passt_checkpoint``, torch hub's cache, or a
+    download (a ``files.SetupError`` saying what to do when none works)."""
     p = get_preset(preset)
     kind = default_encoder_kind(p) if kind is None else kind
     if kind not in ENCODERS:
@@ -60,7 +62,15 @@ def build_encoder(preset: "Preset | str", kind: str | None = None,
         if passt_checkpoint is not None:
             raise ValueError("--passt-checkpoint is for --encoder passt (the lite encoder "
                              "is the shipped PaSST-lite)")
-        return load_pretrained_encoder(p)
+        if lite_weights is not None:
+            lite_weights = Path(lite_weights)
+            for name in ("encoder.pt", "recipe.json"):
+                if not (lite_weights / name).is_file():
+                    raise FileNotFoundError(f"--encoder-weights {lite_weights}: no {name} there "
+                                            f"(a `matsed-lite pretrain-encoder --out` folder has both)")
+        return load_pretrained_encoder(p, weights_dir=lite_weights)
+    if lite_weights is not None:
+        raise ValueError("--encoder-weights is for --encoder lite (a PaSST-lite run folder)")
     check_passt_preset(p)
     encoder = RealPaSSTFrames(checkpoint_path=passt_checkpoint, block=p.encoder_feature_block)
     encoder.frames_per_token = p.frames_per_token
