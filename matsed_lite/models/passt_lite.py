@@ -169,13 +169,28 @@ class PaSSTLite(nn.Module):
     def _run(self, mel: torch.Tensor, n_blocks: int, patchout: bool):
         """Returns (sequence after ``n_blocks`` blocks incl. class tokens, (F, T'))."""
         grid = self._grid(mel, patchout)
-        b, d, nf, nt = grid.shape
-        x = grid.flatten(2).transpose(1, 2)             # (B, F*T', D), frequency-major
-        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
-        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
+        x = self._sequence(grid)
         for blk in self.blocks[:n_blocks]:
             x, _ = blk(x)
-        return x, (nf, nt)
+        return x, tuple(grid.shape[2:])
+
+    def _sequence(self, grid: torch.Tensor) -> torch.Tensor:
+        """Patch grid (B, D, F, T') -> (B, 2 + F*T', D): the two class tokens, then the
+        patches frequency-major."""
+        x = grid.flatten(2).transpose(1, 2)
+        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
+        return torch.cat([cls.expand(grid.shape[0], -1, -1), x], dim=1)
+
+    def _all_blocks(self, grid: torch.Tensor, block: int):
+        """Every block on the grid's sequence, in one pass: (final sequence, token grid
+        (B, F, T', D) read after ``block`` on the way up)."""
+        b, _, nf, nt = grid.shape
+        x, tokens = self._sequence(grid), None
+        for i, blk in enumerate(self.blocks, start=1):
+            x, _ = blk(x)
+            if i == block:
+                tokens = x[:, 2:].reshape(b, nf, nt, -1)
+        return x, tokens
 
     def _check_block(self, block: int) -> int:
         if not 1 <= block <= self.depth:
@@ -205,18 +220,9 @@ class PaSSTLite(nn.Module):
         """(frame_features(mel), clip_embedding(mel)) from ONE pass through the
         blocks: the frames are read at the feature block on the way up. No
         patchout (frame features need every time column), also in training."""
-        grid = self._grid(mel, patchout=False)
-        b, _, nf, nt = grid.shape
-        x = grid.flatten(2).transpose(1, 2)
-        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
-        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
-        frames = None
-        for i, blk in enumerate(self.blocks, start=1):
-            x, _ = blk(x)
-            if i == self.feature_block:
-                tok = x[:, 2:].reshape(b, nf, nt, -1)
-                frames = tokens_to_frames(self.frame_norm(tok), self.n_context_frames(mel.shape[-1]),
-                                          self.frames_per_token)
+        x, tok = self._all_blocks(self._grid(mel, patchout=False), self.feature_block)
+        frames = tokens_to_frames(self.frame_norm(tok), self.n_context_frames(mel.shape[-1]),
+                                  self.frames_per_token)
         return frames, self.norm(x)[:, 2:].mean(dim=1)
 
     def tag_and_tokens(self, mel: torch.Tensor, block: int | None = None):
@@ -235,15 +241,7 @@ class PaSSTLite(nn.Module):
             keep_f, keep_t = patchout_keep(grid.shape[2], nt_all, self.patchout_freq,
                                            self.patchout_time, device=grid.device)
             grid = grid[:, :, keep_f][..., keep_t]
-        b, _, nf, nt = grid.shape
-        x = grid.flatten(2).transpose(1, 2)
-        cls = torch.cat([self.cls_token, self.dist_token], dim=1) + self.cls_pos
-        x = torch.cat([cls.expand(b, -1, -1), x], dim=1)
-        tokens = None
-        for i, blk in enumerate(self.blocks, start=1):
-            x, _ = blk(x)
-            if i == block:
-                tokens = x[:, 2:].reshape(b, nf, nt, -1)
+        x, tokens = self._all_blocks(grid, block)
         x = self.norm(x)
         return self.head((x[:, 0] + x[:, 1]) / 2), tokens, keep_t
 
