@@ -134,3 +134,15 @@ def test_predict_streams_long_files_in_pieces(tmp_path, monkeypatch):
     whole = score_audio(model, info, path, keep_mel=False)
     np.testing.assert_array_equal(streamed[0], whole[0])
     assert streamed[3] == pytest.approx(35.0)
+
+
+def test_encoder_weights_errors_are_one_line(tmp_path, capsys):
+    # stage 2 continues stage 1's encoder: another one is refused before any data is read
+    assert main(["finetune", "--stage", "2", "--data", str(tmp_path), "--preset", "smoke",
+                 "--out", str(tmp_path / "s2"), "--init", str(tmp_path / "s1"),
+                 "--encoder-weights", str(tmp_path)]) == 1
+    assert "--encoder-weights is for pre-training and stage 1" in _one_line(capsys)
+    # a folder that is not a pretrain-encoder run names what is missing
+    assert main(["pretrain", "--data", str(tmp_path), "--preset", "smoke",
+                 "--out", str(tmp_path / "p"), "--encoder-weights", str(tmp_path / "none")]) == 1
+    assert f"--encoder-weights {tmp_path / 'none'}: no encoder.pt there" in _one_line(capsys)
