@@ -155,26 +155,30 @@ def tagging_check(model: torch.nn.Module, preset: "Preset | str" = "cpu", seed: 
 # ---------------------------------------------------------------------------
 # training
 
-def _roll_index(b: int, t: int, device=None) -> torch.Tensor:
-    """(B, T) source frame of every output frame: a circular roll per clip."""
-    shift = torch.randint(0, t, (b, 1), device=device)
-    return (torch.arange(t, device=device)[None] - shift) % t
-
-
-def _roll_time(mel: torch.Tensor) -> torch.Tensor:
-    """Roll each clip of (B, M, T) circularly in time by its own random shift."""
-    idx = _roll_index(mel.shape[0], mel.shape[-1], mel.device)
-    return mel.gather(2, idx[:, None].expand_as(mel))
+def _roll_and_mix(mel: torch.Tensor, y: torch.Tensor, strong: torch.Tensor | None = None):
+    """The pre-training augmentation: roll each clip of (B, M, T) circularly in time by
+    its own random shift, then on ENCODER_MIXUP_P of the batches mix it with a shuffled
+    copy. Clip labels ``y`` (B, K) are mixed alike; frame labels ``strong`` (B, T, K),
+    if given, are rolled and mixed with their audio. Returns (mel, y, strong)."""
+    b, _, t = mel.shape
+    shift = torch.randint(0, t, (b, 1), device=mel.device)
+    idx = (torch.arange(t, device=mel.device)[None] - shift) % t   # (B, T)
+    mel = mel.gather(2, idx[:, None].expand_as(mel))
+    if strong is not None:
+        strong = strong.gather(1, idx[..., None].expand_as(strong))
+    if torch.rand(()) < ENCODER_MIXUP_P:
+        lam = float(np.random.beta(ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_ALPHA))
+        perm = torch.randperm(b, device=mel.device)
+        mel = lam * mel + (1 - lam) * mel[perm]
+        y = lam * y + (1 - lam) * y[perm]
+        if strong is not None:
+            strong = lam * strong + (1 - lam) * strong[perm]
+    return mel, y, strong
 
 
 def tagging_step(model, batch, state):
     """One multi-label tagging step: roll, optional mixup, BCE with logits."""
-    mel, y = _roll_time(batch["mel"]), batch["weak"]
-    if torch.rand(()) < ENCODER_MIXUP_P:
-        lam = float(np.random.beta(ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_ALPHA))
-        perm = torch.randperm(mel.shape[0], device=mel.device)
-        mel = lam * mel + (1 - lam) * mel[perm]
-        y = lam * y + (1 - lam) * y[perm]
+    mel, y, _ = _roll_and_mix(batch["mel"], batch["weak"])
     logits = model(mel)
     loss = F.binary_cross_entropy_with_logits(logits.float(), y)
     return loss, {}
@@ -212,16 +216,7 @@ def make_strong_tagging_step(frame_loss: float):
     reads its features for."""
 
     def step(model: StrongTagger, batch, state):
-        mel, y, strong = batch["mel"], batch["weak"], batch["strong"]
-        idx = _roll_index(mel.shape[0], mel.shape[-1], mel.device)
-        mel = mel.gather(2, idx[:, None].expand_as(mel))
-        strong = strong.gather(1, idx[..., None].expand_as(strong))
-        if torch.rand(()) < ENCODER_MIXUP_P:
-            lam = float(np.random.beta(ENCODER_MIXUP_ALPHA, ENCODER_MIXUP_ALPHA))
-            perm = torch.randperm(mel.shape[0], device=mel.device)
-            mel = lam * mel + (1 - lam) * mel[perm]
-            y = lam * y + (1 - lam) * y[perm]
-            strong = lam * strong + (1 - lam) * strong[perm]
+        mel, y, strong = _roll_and_mix(batch["mel"], batch["weak"], batch["strong"])
         enc = model.encoder
         logits, tokens, keep_t = enc.tag_and_tokens(mel)
         frames = enc.frame_norm(tokens).mean(dim=1)                    # (B, T', D)
