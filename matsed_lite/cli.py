@@ -12,6 +12,7 @@
     matsed-lite train-crnn --data ROOT --preset P --out RUN_DIR [--resume]
     matsed-lite train      --data ROOT --preset P --out RUN_DIR   (pretrain -> stage 1 -> stage 2)
     matsed-lite evaluate   --run RUN_DIR --data ROOT --json OUT.json
+    matsed-lite compare    --run A --run B [--run C ...] --data ROOT   (paired bootstrap)
     matsed-lite predict    AUDIO... --run RUN_DIR --out EVENTS.tsv [--plot DIR]
     matsed-lite probe      --data ROOT --preset P [--encoder RUN_DIR]   (linear frame probes)
     matsed-lite ship       RUN_DIR --command "..."   (replace the shipped model)
@@ -204,6 +205,19 @@ def _add_evaluation_commands(sub) -> None:
                    help="clip resamples for 95%% intervals of PSDS1/PSDS2 (default 50; 0: none)")
     p.add_argument("--json", required=True, type=Path, help="write the results here")
     p.set_defaults(func=commands.cmd_evaluate)
+
+    p = sub.add_parser("compare", help="several runs on the same clips, with paired bootstrap "
+                                       "intervals of their differences from the first")
+    p.add_argument("--run", required=True, type=Path, action="append", dest="runs",
+                   help="a run folder; give two or more, the first is the reference")
+    p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+    p.add_argument("--split", default="validation", help="split to score (default: validation)")
+    p.add_argument("--post", default="median", choices=["median", "max", "none"],
+                   help="per-class filter after the soft weak mask (default: median)")
+    p.add_argument("--bootstrap", type=int, default=200,
+                   help="paired clip resamples (default 200)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.set_defaults(func=commands.cmd_compare)
 
     p = sub.add_parser("predict", help="detect events in audio files (wav, flac, ogg; any length)")
     p.add_argument("audio", nargs="+", type=Path, help="audio files")

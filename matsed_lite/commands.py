@@ -184,6 +184,20 @@ def cmd_evaluate(args) -> int:
     return _run_stage(go)
 
 
+def cmd_compare(args) -> int:
+    from .evaluation.inference import compare_runs, format_comparison, write_json
+
+    def go():
+        res = compare_runs(args.runs, args.data, args.split, post=args.post,
+                           bootstrap=args.bootstrap)
+        print(format_comparison(res))
+        if args.json is not None:
+            write_json(args.json, res)
+            print(f"wrote {args.json}")
+
+    return _run_stage(go)
+
+
 def cmd_predict(args) -> int:
     from .evaluation.inference import predict_audio
 

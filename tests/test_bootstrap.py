@@ -4,6 +4,7 @@ import pytest
 
 from matsed_lite.data.labels import events_to_frames
 from matsed_lite.evaluation.bootstrap import (bootstrap_intervals, frame_ap_per_class,
+                                              paired_bootstrap,
                                               resample_clips)
 from matsed_lite.evaluation.sed_metrics import evaluate_sed
 
@@ -52,3 +53,27 @@ def test_frame_ap_is_one_for_perfect_scores_and_lower_for_noise():
     s, g, d = _set(noise=0.9, seed=2)
     ap = frame_ap_per_class(s, HOP, CLASSES, g, d)
     assert all(0 < v < 0.95 for v in ap.values())
+
+
+def test_paired_bootstrap_keeps_single_intervals_and_sees_a_paired_gap():
+    scores, gt, dur = _set(noise=0.3)
+    # misses every event of one clip in three: lower on every resample that draws one
+    worse = {k: v * (i % 3 != 0) for i, (k, v) in enumerate(scores.items())}
+    res = paired_bootstrap({"a": scores, "same": dict(scores), "worse": worse}, HOP, CLASSES,
+                           gt, dur, n_resamples=30, seed=0)
+    # the reference's interval is bootstrap_intervals' (same draws)
+    assert res["intervals"]["a"] == bootstrap_intervals(scores, HOP, CLASSES, gt, dur,
+                                                        n_resamples=30, seed=0)
+    assert res["differences"]["same"] == {"psds1": (0.0, 0.0), "psds2": (0.0, 0.0)}
+    lo, hi = res["differences"]["worse"]["psds1"]
+    a, w = evaluate_sed(scores, HOP, CLASSES, gt, dur), evaluate_sed(worse, HOP, CLASSES, gt, dur)
+    assert 0 < a["psds1"] - w["psds1"] < 1
+    assert hi < 0 and lo <= w["psds1"] - a["psds1"] <= hi
+    assert "a" not in res["differences"]
+
+
+def test_paired_bootstrap_refuses_systems_on_other_clips():
+    scores, gt, dur = _set()
+    fewer = dict(list(scores.items())[:-1])
+    with pytest.raises(ValueError, match="'short' scores other clips than 'full'"):
+        paired_bootstrap({"full": scores, "short": fewer}, HOP, CLASSES, gt, dur, n_resamples=2)

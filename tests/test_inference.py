@@ -153,3 +153,40 @@ def test_predict_scores_at_the_recipes_temperature(trained, tmp_path, monkeypatc
     assert seen == [0.5, 1.0]
     with pytest.raises(ValueError, match="temperature"):
         predict_audio([clip], run, tmp_path / "c.tsv", temperature=0.0)
+
+
+def test_compare_pairs_runs_on_the_same_resamples(trained, tmp_path, capsys):
+    import shutil
+    from matsed_lite.evaluation.inference import compare_runs
+    from matsed_lite.models.checkpoints import shipped_model_path
+    root, run = trained
+    twin = tmp_path / "twin"
+    shutil.copytree(run, twin)
+    crnn = shipped_model_path("crnn")
+    res = compare_runs([run, twin, crnn], root, bootstrap=5)
+    a, b, c = (res["runs"][str(r)] for r in (run, twin, crnn))
+    # the same model on the same resamples: equal scores, a difference of exactly zero
+    assert a["psds1"] == b["psds1"] and a["intervals"] == b["intervals"]
+    assert b["difference_from_reference"] == {"psds1": (0.0, 0.0), "psds2": (0.0, 0.0)}
+    assert a["difference_from_reference"] is None and res["reference"] == str(run)
+    # another model with another frame hop is scored at its own hop, as evaluate scores it
+    single = evaluate_run(crnn, root)
+    assert c["psds1"] == pytest.approx(single["psds1"]) and c["kind"] == "crnn"
+    assert a["psds1"] == pytest.approx(evaluate_run(run, root)["psds1"])
+    lo, hi = c["difference_from_reference"]["psds1"]
+    assert lo <= hi and res["n_clips"] == 12
+
+    out = tmp_path / "cmp.json"
+    assert main(["compare", "--run", str(run), "--run", str(twin), "--data", str(root),
+                 "--bootstrap", "3", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(reference)" in printed and "paired clip resamples" in printed
+    assert json.loads(out.read_text())["bootstrap"]["paired"] is True
+
+
+def test_compare_refuses_one_run_and_a_repeated_run(trained, capsys):
+    root, run = trained
+    assert main(["compare", "--run", str(run), "--data", str(root)]) == 1
+    assert "compare needs at least two runs, got 1" in capsys.readouterr().err
+    assert main(["compare", "--run", str(run), "--run", str(run), "--data", str(root)]) == 1
+    assert f"run {run} is given twice" in capsys.readouterr().err

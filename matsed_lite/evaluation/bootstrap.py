@@ -44,33 +44,68 @@ def bootstrap_intervals(scores: Mapping[str, np.ndarray], frame_hop: float,
 
     scores are post-processed frame scores keyed like the ground truth (".wav" or
     not); every resample is scored exactly like the full set (``evaluate_sed``)."""
+    return paired_bootstrap({"system": scores}, frame_hop, classes, ground_truth, durations,
+                            n_resamples, level, seed, settings)["intervals"]["system"]
+
+
+def paired_bootstrap(systems: Mapping[str, Mapping[str, np.ndarray]],
+                     frame_hop: "float | Mapping[str, float]",
+                     classes: Sequence[str], ground_truth: Mapping, durations: Mapping,
+                     n_resamples: int = 50, level: float = 0.95, seed: int = 0,
+                     settings: Sequence[str] = ("psds1", "psds2")) -> dict:
+    """Intervals of several systems scored on the SAME clip resamples, and of their
+    differences from the first system (the reference).
+
+    Two systems' own intervals can overlap while one beats the other on almost
+    every resample: the clips that are hard for one are hard for both. The
+    interval of the paired difference is the fair test: if it excludes 0, the
+    gap is larger than the choice of clips explains.
+
+    Returns {"intervals": {system: {setting: (lo, hi)}},
+             "differences": {system: {setting: (lo, hi)}}} (system minus the
+    reference, for every system but the reference). ``frame_hop`` is one hop for
+    all systems or {system: hop} (a CRNN and MAT-SED-lite have different ones)."""
     if n_resamples < 2:
         raise ValueError(f"n_resamples must be at least 2, got {n_resamples}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    by_id = {audio_id(k): v for k, v in scores.items()}
+    if not systems:
+        raise ValueError("paired_bootstrap needs at least one system")
+    by_system = {name: {audio_id(k): v for k, v in s.items()} for name, s in systems.items()}
+    names = list(by_system)
+    hops = {n: float(frame_hop[n] if isinstance(frame_hop, Mapping) else frame_hop) for n in names}
+    ids = sorted(by_system[names[0]])
+    for name in names[1:]:
+        if sorted(by_system[name]) != ids:
+            raise ValueError(f"system {name!r} scores other clips than {names[0]!r}: "
+                             "a paired bootstrap needs the same clips")
     gt = {audio_id(k): v for k, v in ground_truth.items()}
     dur = {audio_id(k): v for k, v in durations.items()}
-    ids = sorted(by_id)
     rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {s: [] for s in settings}
+    values = {n: {s: [] for s in settings} for n in names}
     for _ in range(n_resamples):
         pairs = resample_clips(ids, rng)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a resample can miss a rare class
-            r = evaluate_sed({new: by_id[old] for new, old in pairs}, frame_hop, classes,
-                             {new: gt[old] for new, old in pairs},
-                             {new: dur[old] for new, old in pairs}, settings=settings)
-        for s in settings:
-            values[s].append(r[s])
+        g = {new: gt[old] for new, old in pairs}
+        d = {new: dur[old] for new, old in pairs}
+        for name in names:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a resample can miss a rare class
+                r = evaluate_sed({new: by_system[name][old] for new, old in pairs}, hops[name],
+                                 classes, g, d, settings=settings)
+            for s in settings:
+                values[name][s].append(r[s])
     tail = 100 * (1 - level) / 2
-    out = {}
-    for s, v in values.items():
+
+    def interval(v) -> tuple[float, float]:
         v = np.asarray(v, dtype=float)
         v = v[~np.isnan(v)]
-        out[s] = (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) \
+        return (float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))) \
             if len(v) else (float("nan"), float("nan"))
-    return out
+
+    ref = names[0]
+    return {"intervals": {n: {s: interval(values[n][s]) for s in settings} for n in names},
+            "differences": {n: {s: interval(np.subtract(values[n][s], values[ref][s]))
+                                for s in settings} for n in names[1:]}}
 
 
 def frame_ap_per_class(frames: Mapping[str, np.ndarray], frame_hop: float,

@@ -38,7 +38,7 @@ from ..models.checkpoints import find_model, load_model, output_hop
 from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion
 from ..presets import RECIPES, get_preset
 from ..runtime import pick_device
-from .bootstrap import bootstrap_intervals, frame_ap_per_class
+from .bootstrap import bootstrap_intervals, frame_ap_per_class, paired_bootstrap
 from .frame_prediction import predict_frames
 from .ground_truth import split_ground_truth
 from .postprocessing import (decode_events, filter_windows, max_filter, median_filter,
@@ -205,6 +205,71 @@ def format_table(res: dict) -> str:
         (a1, b1), (a2, b2) = res["intervals"]["psds1"], res["intervals"]["psds2"]
         lines.append(f"95% bootstrap intervals over clips ({res['bootstrap']['n_resamples']} "
                      f"resamples): PSDS1 [{a1:.3f}, {b1:.3f}]  PSDS2 [{a2:.3f}, {b2:.3f}]")
+    return "\n".join(lines)
+
+
+def compare_runs(runs: Sequence, data_root, split: str = "validation", post: str = "median",
+                 bootstrap: int = 200, seed: int = 0, device=None) -> dict:
+    """Several trained runs on the same clips, each scored as ``evaluate`` scores it,
+    with a PAIRED bootstrap: every resample of the clips scores every run, so the
+    interval of (run - first run) says whether a gap is larger than the choice of
+    clips explains (``bootstrap.paired_bootstrap``). The first run is the reference."""
+    if len(runs) < 2:
+        raise ValueError(f"compare needs at least two runs, got {len(runs)}")
+    if post not in POSTS:
+        raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
+    if bootstrap < 2:
+        raise ValueError(f"bootstrap must be at least 2 resamples, got {bootstrap}")
+    scored, names = {}, []
+    for run in runs:
+        name = str(run)
+        if name in scored:
+            raise ValueError(f"run {name} is given twice")
+        scored[name] = score_split(run, data_root, split, device=device)
+        names.append(name)
+    ref = scored[names[0]]
+    for name in names[1:]:
+        if scored[name]["classes"] != ref["classes"]:
+            raise ValueError(f"{name} detects other classes than {names[0]}: "
+                             f"{scored[name]['classes']} vs {ref['classes']}")
+    systems = {n: postprocess_scores(s["frames"], s["clips"], s["classes"], s["frame_hop"], post)
+               for n, s in scored.items()}
+    hops = {n: s["frame_hop"] for n, s in scored.items()}
+    paired = paired_bootstrap(systems, hops, ref["classes"], ref["ground_truth"],
+                              ref["durations"], n_resamples=bootstrap, seed=seed)
+    out = {"split": split, "data_root": str(data_root), "post": post, "n_clips": ref["n_clips"],
+           "bootstrap": {"n_resamples": bootstrap, "level": 0.95, "seed": seed, "paired": True},
+           "reference": names[0], "runs": {}}
+    for n in names:
+        r = evaluate_sed(systems[n], hops[n], ref["classes"], ref["ground_truth"], ref["durations"])
+        out["runs"][n] = {"kind": scored[n]["info"]["kind"], "model": str(scored[n]["model_path"]),
+                          "psds1": r["psds1"], "psds2": r["psds2"],
+                          "per_class_psds1": r["per_class"]["psds1"],
+                          "intervals": paired["intervals"][n],
+                          "difference_from_reference": paired["differences"].get(n)}
+    return out
+
+
+def format_comparison(res: dict) -> str:
+    """The table ``matsed-lite compare`` prints."""
+    lines = [f"{len(res['runs'])} runs on {res['split']} ({res['n_clips']} clips), post "
+             f"{res['post']}; 95% intervals from {res['bootstrap']['n_resamples']} paired "
+             f"clip resamples; reference: {res['reference']}",
+             f"{'run':<40} {'PSDS1':>6} {'interval':>16} {'minus ref':>18} "
+             f"{'PSDS2':>6} {'interval':>16} {'minus ref':>18}"]
+
+    def iv(x):
+        return f"[{x[0]:6.3f}, {x[1]:6.3f}]"
+
+    for name, r in res["runs"].items():
+        d = r["difference_from_reference"]
+        row = f"{name[-40:]:<40}"
+        for s in ("psds1", "psds2"):
+            diff = "(reference)" if d is None else iv(d[s]) + (" *" if d[s][0] > 0 or d[s][1] < 0
+                                                              else "  ")
+            row += f" {r[s]:6.3f} {iv(r['intervals'][s]):>16} {diff:>18}"
+        lines.append(row)
+    lines.append("* the paired interval excludes 0: larger than the choice of clips explains")
     return "\n".join(lines)
 
 
