@@ -327,6 +327,23 @@ def test_crnn_trains_through_the_same_step(data_root, tmp_path):
     assert info["kind"] == "crnn" and getattr(model, "time_downsampling", 1) == 4
 
 
+def test_crnn_recipe_overrides_take_effect_and_are_recorded(data_root, tmp_path):
+    """train_crnn(recipe_overrides=...) (benchmarks/crnn_recipes.py): without the ramp
+    driving the learning rate, the first epoch runs at the full rate; a resume with
+    other overrides is refused."""
+    ramped = train_crnn(data_root, PRESET, tmp_path / "ramped", epochs=12, progress=False,
+                        stop_after_epoch=1)
+    flat = train_crnn(data_root, PRESET, tmp_path / "flat", epochs=12, progress=False,
+                      stop_after_epoch=1, recipe_overrides={"lr_follows_ramp": False})
+    lr = {k: json.loads((tmp_path / k / "log.jsonl").read_text().splitlines()[0])["lr"]
+          for k in ("ramped", "flat")}
+    assert lr["flat"] == pytest.approx(1e-3) and lr["ramped"] < 0.5e-3
+    assert flat["recipe"]["lr_follows_ramp"] is False and ramped["recipe"]["lr_follows_ramp"]
+    with pytest.raises(ValueError, match="recipe_overrides"):
+        train_crnn(data_root, PRESET, tmp_path / "flat", epochs=12, progress=False, resume=True,
+                   recipe_overrides={"lr_follows_ramp": True})
+
+
 def test_recipe_overrides_change_the_stage_and_are_recorded(data_root, tmp_path):
     """finetune(recipe_overrides=...) is how benchmarks/stage2_schedules.py tries schedules:
     the override takes effect (no consistency weight at all), recipe.json records it, and

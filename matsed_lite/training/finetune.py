@@ -292,7 +292,8 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                epochs: int | None = None, resume: bool = False, progress: bool = True, *,
                classes: Sequence[str] | None = None, lr: float = 1e-3, device=None,
                stop_after_epoch: int | None = None, recipe: str = "crnn",
-               budget_minutes: float | None = None, budget_clock: str = "wall") -> dict:
+               budget_minutes: float | None = None, budget_clock: str = "wall",
+               recipe_overrides: dict | None = None) -> dict:
     """The DCASE baseline CRNN trained by the same mean-teacher code on the same
     mixed batches (recipe ``crnn``: no AT head, DCASE consistency terms, the
     exp ramp warming up both w_cons and the learning rate), or, with recipe
@@ -302,12 +303,13 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     training time (the LR schedule still planned for ``epochs``): the same time as
     another run, e.g. the MAT-SED-lite pipeline it is compared with. ``budget_clock``
     "cpu" counts the process's CPU time instead of wall time (a shared machine).
+    ``recipe_overrides`` replaces fields of the recipe, as in ``finetune``.
     Writes model.pt, recipe.json and the engine's files like ``finetune``."""
     t_start = time.perf_counter()
     p = get_preset(preset)
     if recipe not in ("crnn", "crnn_supervised"):
         raise ValueError(f"recipe must be 'crnn' or 'crnn_supervised', got {recipe!r}")
-    recipe_name, recipe = recipe, RECIPES[recipe]
+    recipe_name, recipe = recipe, replace(RECIPES[recipe], **(recipe_overrides or {}))
     epochs = int(p.crnn_epochs if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -325,7 +327,9 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                              **({"activation": p.crnn_activation}
                                 if p.crnn_activation != "glu" else {}),
                              **({"budget_minutes": budget_minutes,
-                                 "budget_clock": budget_clock} if budget_minutes else {})},
+                                 "budget_clock": budget_clock} if budget_minutes else {}),
+                             **({"recipe_overrides": dict(recipe_overrides)}
+                                if recipe_overrides else {})},
                    resume)
     model = CRNN.from_preset(p, len(classes))
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
