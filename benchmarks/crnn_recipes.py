@@ -17,6 +17,8 @@ Variants:
     no_warmup_light  no_warmup, and no mixup, no FilterAugment / frequency warp
     supervised   ``crnn_supervised``: BCE on strong and weak clips, no teacher, no
                  augmentation (the yardstick)
+    supervised_no_weak  supervised, strong-frame BCE only (the weak clips still pass
+                 through the network, and its BatchNorm, but give no loss)
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ VARIANTS = {
     "no_warmup_light": ("crnn", {"lr_follows_ramp": False, "mixup_p": 0.0,
                                  "spec_augment": False}),
     "supervised": ("crnn_supervised", {}),
+    "supervised_no_weak": ("crnn_supervised", {"w_weak": 0.0}),
 }
 
 
