@@ -49,10 +49,12 @@ def main(argv=None) -> dict:
                     help="the run the schedules are laid out for (the shipped CRNN's 10)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args(argv)
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]   # refused before any training starts
+    if unknown:
+        ap.error(f"--variants: unknown {', '.join(map(repr, unknown))}; choose from {', '.join(VARIANTS)}")
     results = {}
-    for name in args.variants.split(","):
-        if name not in VARIANTS:
-            raise SystemExit(f"--variants: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    for name in names:
         recipe, overrides = VARIANTS[name]
         out = args.out / name
         log = out / "log.jsonl"
