@@ -150,6 +150,14 @@ def _check_06(r, out):
     assert r["fusion_cost"]["windows"] == 17 and 0 < r["fusion_cost"]["ratio"] < float("inf")
     assert r["build_in_place_max_abs_diff"]["local_features"] < 1e-4
     assert str(r["best_lambda_psds1"]) in r["psds_vs_lambda"] and isinstance(r["lambda_half_beats_ends"], bool)
+    # paired intervals: the reference (0.5) has none against itself, every other lambda has one
+    assert r["psds_vs_lambda"]["0.5"]["psds1_minus_ref"] is None
+    for lam, v in r["psds_vs_lambda"].items():
+        lo, hi = v["psds1_interval"]
+        assert lo <= hi
+        if lam != "0.5":
+            d_lo, d_hi = v["psds1_minus_ref"]
+            assert d_lo <= d_hi and (lam in map(str, r["lambdas_beyond_noise"])) == (d_lo > 0 or d_hi < 0)
     assert {"06_windows.png", "06_features.png", "06_psds_vs_lambda.png", "06_fusion_explorer.png"} <= {
         p.name for p in out.glob("*.png")}
 
