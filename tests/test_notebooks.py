@@ -186,6 +186,12 @@ def _check_08(r, out):
     assert (out / "results_table.md").is_file()
     per_class = r["systems"]["MAT-SED-lite"]["per_class_psds1"]
     assert set(r["per_class_drawn"]) == {c for c, v in per_class.items() if v is not None}
+    # the paired test's verdict follows from its interval
+    lo, hi = r["paired_psds1"]["crnn_minus_matsed"]
+    assert lo <= hi and r["paired_psds1"]["verdict"] == (
+        "MAT-SED-lite ahead beyond noise" if hi < 0 else
+        "CRNN ahead beyond noise" if lo > 0 else "not separable on this validation set")
+    assert (out / "08_overall.png").is_file()
 
 
 CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04,
