@@ -23,10 +23,10 @@ Two details follow the baseline's code rather than its description:
 
 ``activation="relu"`` puts a ReLU where the GLU is, the one change the lite
 presets make (``Preset.crnn_activation``). Measured on DESED-lite cpu, plain
-supervised (strong-frame BCE, 12 clips a step, one seed; validation frame mAP):
-after 150 steps GLU 0.30, ReLU 0.40, with the short classes (alarm, cat,
-dishes, dog, speech) at chance (0.04-0.08) with GLU and 0.15-0.33 with ReLU;
-after 450 steps ReLU 0.72 (every class 0.46-0.95). Max pooling, 40 ms output
+supervised (strong-frame BCE, 12 clips a step, one seed; validation frame mAP;
+``benchmarks/crnn_blocks.py``): after 150 steps GLU 0.29, ReLU 0.37, with the
+short classes (alarm, cat, dog, speech) near chance (0.06-0.12) with GLU and
+0.18-0.29 with ReLU; after 450 steps ReLU 0.72 (every class 0.46-0.95). Max pooling, 40 ms output
 frames and dropping the min-max scaling did not help. The baseline trains 200
 epochs; at a budget of a few hundred steps its GLU blocks barely start on
 short events.
