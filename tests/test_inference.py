@@ -190,3 +190,7 @@ def test_compare_refuses_one_run_and_a_repeated_run(trained, capsys):
     assert "compare needs at least two runs, got 1" in capsys.readouterr().err
     assert main(["compare", "--run", str(run), "--run", str(run), "--data", str(root)]) == 1
     assert f"run {run} is given twice" in capsys.readouterr().err
+    other_spelling = run.parent / ".." / run.parent.name / run.name
+    assert main(["compare", "--run", str(run), "--run", str(other_spelling), "--data",
+                 str(root)]) == 1
+    assert f"run {other_spelling} is given twice" in capsys.readouterr().err

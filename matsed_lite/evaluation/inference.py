@@ -220,11 +220,12 @@ def compare_runs(runs: Sequence, data_root, split: str = "validation", post: str
         raise ValueError(f"post must be one of {', '.join(POSTS)}, got {post!r}")
     if bootstrap < 2:
         raise ValueError(f"bootstrap must be at least 2 resamples, got {bootstrap}")
-    scored, names = {}, []
+    scored, names, seen = {}, [], set()
     for run in runs:
-        name = str(run)
-        if name in scored:
+        name, where = str(run), Path(run).resolve()
+        if where in seen:  # the same model under two spellings would be paired with itself
             raise ValueError(f"run {name} is given twice")
+        seen.add(where)
         scored[name] = score_split(run, data_root, split, device=device)
         names.append(name)
     ref = scored[names[0]]
