@@ -61,7 +61,8 @@ def paired_bootstrap(systems: Mapping[str, Mapping[str, np.ndarray]],
     interval of the paired difference is the fair test: if it excludes 0, the
     gap is larger than the choice of clips explains.
 
-    Returns {"intervals": {system: {setting: (lo, hi)}},
+    Returns {"full": {system: {setting: psds() result on all the clips}},
+             "intervals": {system: {setting: (lo, hi)}},
              "differences": {system: {setting: (lo, hi)}}} (system minus the
     reference, for every system but the reference). ``frame_hop`` is one hop for
     all systems or {system: hop} (a CRNN and MAT-SED-lite have different ones)."""
@@ -105,7 +106,11 @@ def paired_bootstrap(systems: Mapping[str, Mapping[str, np.ndarray]],
             if len(v) else (float("nan"), float("nan"))
 
     ref = names[0]
-    return {"intervals": {n: {s: interval(values[n][s]) for s in settings} for n in names},
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # evaluate_sed warns about classes without events
+        full = {n: {s: psds(frames[n], gt, dur, s) for s in settings} for n in names}
+    return {"full": full,
+            "intervals": {n: {s: interval(values[n][s]) for s in settings} for n in names},
             "differences": {n: {s: interval(np.subtract(values[n][s], values[ref][s]))
                                 for s in settings} for n in names[1:]}}
 

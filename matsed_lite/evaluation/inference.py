@@ -242,10 +242,10 @@ def compare_runs(runs: Sequence, data_root, split: str = "validation", post: str
            "bootstrap": {"n_resamples": bootstrap, "level": 0.95, "seed": seed, "paired": True},
            "reference": names[0], "runs": {}}
     for n in names:
-        r = evaluate_sed(systems[n], hops[n], ref["classes"], ref["ground_truth"], ref["durations"])
+        r = paired["full"][n]   # all the clips, scored from the DataFrames the bootstrap built
         out["runs"][n] = {"kind": scored[n]["info"]["kind"], "model": str(scored[n]["model_path"]),
-                          "psds1": r["psds1"], "psds2": r["psds2"],
-                          "per_class_psds1": r["per_class"]["psds1"],
+                          "psds1": r["psds1"]["psds"], "psds2": r["psds2"]["psds"],
+                          "per_class_psds1": r["psds1"]["per_class"],
                           "intervals": paired["intervals"][n],
                           "difference_from_reference": paired["differences"].get(n)}
     return out
