@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.labels import events_to_frames
 from .ground_truth import audio_id
-from .sed_metrics import psds, scores_to_dataframes
+from .sed_metrics import ResampledPSDS, psds, scores_to_dataframes
 from .tagging import average_precision_per_class
 
 
@@ -82,21 +82,19 @@ def paired_bootstrap(systems: Mapping[str, Mapping[str, np.ndarray]],
                              "a paired bootstrap needs the same clips")
     gt = {audio_id(k): v for k, v in ground_truth.items()}
     dur = {audio_id(k): v for k, v in durations.items()}
-    # Each system's score DataFrames are built once (most of a PSDS evaluation's time):
-    # a resample only renames them.
+    # Each system's score DataFrames and per-clip detection counts are built once
+    # (most of a PSDS evaluation's time): a resample only re-sums the counts.
     frames = {n: scores_to_dataframes(by_system[n], hops[n], classes, dur) for n in names}
+    scorers = {n: {s: ResampledPSDS(frames[n], gt, dur, s) for s in settings} for n in names}
     rng = np.random.default_rng(seed)
     values = {n: {s: [] for s in settings} for n in names}
     for _ in range(n_resamples):
         pairs = resample_clips(ids, rng)
-        g = {new: gt[old] for new, old in pairs}
-        d = {new: dur[old] for new, old in pairs}
         for name in names:
-            dfs = {new: frames[name][old] for new, old in pairs}
             for s in settings:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # a resample can miss a rare class
-                    values[name][s].append(psds(dfs, g, d, s)["psds"])
+                    values[name][s].append(scorers[name][s](pairs))
     tail = 100 * (1 - level) / 2
 
     def interval(v) -> tuple[float, float]:

@@ -194,6 +194,56 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
             "roc": (np.asarray(etpr), np.asarray(efpr)), "classes_without_events": absent}
 
 
+class ResampledPSDS:
+    """PSDS of any resample of a fixed set of clips, each clip's detections counted once.
+
+    sed_scores_eval counts, per clip and class, how the true positives, false
+    positives and cross-triggers change as the threshold falls (its "deltas");
+    PSDS then only sums them over clips and integrates the ROC. A clip drawn k
+    times by a bootstrap contributes its deltas k times, so a resample costs the
+    sum and the integral, not the detection matching: 10-20x faster than scoring
+    renamed DataFrames, with the same value (``tests/test_bootstrap.py``).
+
+    ``ResampledPSDS(scores, ground_truth, durations, "psds1")(pairs)`` takes
+    (new id, original id) pairs as ``bootstrap.resample_clips`` draws them.
+    A resample that misses a class the full set has is scored the slow way
+    (``psds`` leaves the class out, as it would for those clips).
+    """
+
+    def __init__(self, scores: Mapping, ground_truth: Mapping, durations: Mapping,
+                 setting: str = "psds1"):
+        from sed_scores_eval import intersection_based
+
+        if setting not in PSDS_SETTINGS:
+            raise ValueError(f"unknown PSDS setting {setting!r}; choose one of {', '.join(PSDS_SETTINGS)}")
+        self.setting = setting
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # psds() on the full set says which classes are absent
+            self.scores, self.ground_truth, self.durations, classes, absent = _prepare_for_scoring(
+                scores, ground_truth, durations, "PSDS")
+        self.present = set(classes) - set(absent)
+        s = PSDS_SETTINGS[setting]
+        self._criteria = {k: s[k] for k in ("dtc_threshold", "gtc_threshold", "cttc_threshold")}
+        self._rest = {k: v for k, v in s.items() if k not in self._criteria}
+        self.deltas = (intersection_based.intermediate_statistics_deltas(
+            self.scores, self.ground_truth, **self._criteria) if self.present else None)
+
+    def __call__(self, pairs: Sequence[tuple[str, str]]) -> float:
+        from sed_scores_eval import intersection_based
+
+        gt = {new: self.ground_truth[audio_id(old)] for new, old in pairs}
+        dur = {new: self.durations[audio_id(old)] for new, old in pairs}
+        if not self.present:
+            return float("nan")
+        if {label for events in gt.values() for _, _, label in events} != self.present:
+            return psds({new: self.scores[audio_id(old)] for new, old in pairs}, gt, dur,
+                        self.setting)["psds"]
+        deltas = {new: self.deltas[audio_id(old)] for new, old in pairs}
+        value = intersection_based.psds(scores=None, ground_truth=gt, audio_durations=dur,
+                                        deltas=deltas, **self._criteria, **self._rest)[0]
+        return float(value)
+
+
 def evaluate_sed(frame_probs: Mapping[str, np.ndarray], frame_hop: float, classes: Sequence[str],
                  ground_truth: Mapping, durations: Mapping[str, float],
                  settings: Sequence[str] = ("psds1", "psds2"), f1: bool = False) -> dict:
