@@ -16,6 +16,7 @@
     matsed-lite predict    AUDIO... --run RUN_DIR --out EVENTS.tsv [--plot DIR]
     matsed-lite probe      --data ROOT --preset P [--encoder RUN_DIR]   (linear frame probes)
     matsed-lite ship       RUN_DIR --command "..."   (replace the shipped model)
+    matsed-lite ablations  --data ROOT --preset P --out DIR [--seeds 0,1] [--fraction 0.2]
 
 This module holds the arguments and ``main``; what each command does is in
 ``commands`` (``cmd_*``), which imports what it needs when it runs.
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_commands(sub)
     _add_training_commands(sub)
     _add_evaluation_commands(sub)
+    _add_ablation_command(sub)
     _add_course_commands(sub)
     return parser
 
@@ -250,6 +252,22 @@ def _add_evaluation_commands(sub) -> None:
     p.add_argument("--command", required=True, help="the command that trained the run (recorded)")
     p.add_argument("--extra", type=Path, default=None, help="a JSON file of more recipe fields")
     p.set_defaults(func=commands.cmd_ship)
+
+
+def _add_ablation_command(sub) -> None:
+    p = sub.add_parser("ablations", help="chapter 08's training ablations with several seeds, "
+                                         "and which differences exceed noise")
+    p.add_argument("--data", required=True, type=Path, help="DESED-format data folder")
+    p.add_argument("--preset", default="cpu", type=_preset_arg, help="preset (default: cpu)")
+    p.add_argument("--out", required=True, type=Path, help="folder for the runs and ablations.json")
+    p.add_argument("--seeds", type=_list_arg, default=["0", "1"], help="seeds (default: 0,1)")
+    p.add_argument("--fraction", type=_positive_float, default=0.2,
+                   help="short budget: this fraction of the preset's epochs per stage (default 0.2)")
+    p.add_argument("--variants", type=_list_arg, default=None,
+                   help="variants to run (default: all; the reference always runs)")
+    p.add_argument("--bootstrap", type=int, default=200, help="paired clip resamples (default 200)")
+    p.add_argument("--resume", action="store_true", help="keep the runs already finished in --out")
+    p.set_defaults(func=commands.cmd_ablations)
 
 
 def _add_course_commands(sub) -> None:

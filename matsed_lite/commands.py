@@ -241,6 +241,24 @@ def cmd_ship(args) -> int:
     return _run_stage(go)
 
 
+def cmd_ablations(args) -> int:
+    from .training.ablations import format_ablations, run_ablations
+
+    def go():
+        try:
+            seeds = [int(s) for s in args.seeds]
+        except ValueError:
+            raise ValueError(f"--seeds: integers separated by commas, got {','.join(args.seeds)!r}") from None
+        command = "matsed-lite " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        res = run_ablations(args.data, args.preset, args.out, seeds=seeds, fraction=args.fraction,
+                            variants=args.variants, bootstrap=args.bootstrap, resume=args.resume,
+                            command=command)
+        print(format_ablations(res))
+        print(f"wrote {args.out / 'ablations.json'}")
+
+    return _run_stage(go)
+
+
 def cmd_notebooks(args) -> int:
     from .course.runner import NotebookFailed, format_summary, run_notebooks
 

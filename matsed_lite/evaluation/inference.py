@@ -61,10 +61,13 @@ def scoring_temperature(info: dict, temperature: float | None) -> float:
     return RECIPES["crnn" if info.get("kind") == "crnn" else "stage2"].val_temperature
 
 
-def load_run(run, device=None):
-    """(model in eval mode on its device, info dict, model.pt path)."""
+def load_run(run, device=None, which: str = "model"):
+    """(model in eval mode on its device, info dict, model.pt path).
+
+    which  "model": the selected weights (a mean-teacher run's teacher);
+           "student": the student of the same epoch (chapter 08's ablation)."""
     path = find_model(run)
-    model, info = load_model(path)
+    model, info = load_model(path, which=which)
     dev = pick_device(str(device)) if device is not None else pick_device()
     return model.to(dev), info, path
 
@@ -104,14 +107,15 @@ def split_truth(data_root, split: str, classes: Sequence[str]):
 
 
 def score_split(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
-                temperature: float | None = None, device=None, batch_size: int = 16) -> dict:
+                temperature: float | None = None, device=None, batch_size: int = 16,
+                which: str = "model") -> dict:
     """Raw model outputs on a labelled split, before any post-processing: a dict with
     frames {clip: (T, K)}, clips {clip: (K,)}, frame_hop, classes, ground_truth,
     durations, fusion (settings or None), info (the model's), model_path.
 
     Post-process and score them as often as you like (``postprocess_scores``,
-    ``evaluation.evaluate_sed``) without running the model again."""
-    model, info, path = load_run(run, device)
+    ``evaluation.evaluate_sed``) without running the model again. which: see ``load_run``."""
+    model, info, path = load_run(run, device, which)
     temperature = scoring_temperature(info, temperature)
     p = get_preset(info["preset"])
     classes = list(info["classes"])
