@@ -194,3 +194,22 @@ def test_compare_refuses_one_run_and_a_repeated_run(trained, capsys):
     assert main(["compare", "--run", str(run), "--run", str(other_spelling), "--data",
                  str(root)]) == 1
     assert f"run {other_spelling} is given twice" in capsys.readouterr().err
+
+
+def test_lambda_sweep_scores_like_one_run_per_lambda(trained):
+    from matsed_lite.evaluation.inference import score_split_lambdas
+
+    root, run = trained
+    sweep = score_split_lambdas(run, root, [0.0, 0.5, 1.0], device="cpu")
+    for lam, got in sweep.items():
+        one = score_split(run, root, "validation", fusion_lambda=lam, device="cpu")
+        assert got["fusion"] == one["fusion"] and got["temperature"] == one["temperature"]
+        assert got["frames"].keys() == one["frames"].keys()
+        for k in one["frames"]:
+            np.testing.assert_allclose(got["frames"][k], one["frames"][k], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(got["clips"][k], one["clips"][k], rtol=0, atol=1e-6)
+    # the lambdas differ: the sweep really mixes
+    k = next(iter(sweep[0.0]["frames"]))
+    assert np.abs(sweep[0.0]["frames"][k] - sweep[1.0]["frames"][k]).max() > 1e-4
+    with pytest.raises(ValueError, match="lambda must be in"):
+        score_split_lambdas(run, root, [0.5, 1.5], device="cpu")

@@ -131,6 +131,66 @@ def score_split(run, data_root, split: str = "validation", fusion_lambda: float 
             "model_path": path, "split": split, "n_clips": len(store), "temperature": temperature}
 
 
+class _SharedEncoderPasses:
+    """A features hook that scores one split at several fusion lambdas for the price
+    of one: the first sweep runs the encoder (global pass and windows) on each
+    batch and keeps them; later sweeps, over the same batches in the same order,
+    only mix them. The mix is ``fused_features``' own expression, so every lambda's
+    features are bitwise those of ``GlobalLocalFusion``. Holds two feature maps per
+    clip in memory (tens of MB for a course split)."""
+
+    def __init__(self, fusion: GlobalLocalFusion):
+        self.window, self.hop, self.lam = fusion.window, fusion.hop, fusion.lam
+        self.kept: list = []
+        self.calls = 0
+
+    def start(self, lam: float) -> None:
+        self.lam, self.calls = float(lam), 0
+
+    def __call__(self, model, mel):
+        from ..models.global_local import frames_and_clip, local_features
+
+        if self.calls == len(self.kept):
+            frames, clip = frames_and_clip(model.encoder, mel)
+            self.kept.append((frames, clip, local_features(model.encoder, mel, self.window,
+                                                           self.hop)))
+        frames, clip, local = self.kept[self.calls]
+        self.calls += 1
+        return self.lam * local + (1.0 - self.lam) * frames, clip
+
+
+def score_split_lambdas(run, data_root, lambdas: Sequence[float], split: str = "validation",
+                        temperature: float | None = None, device=None,
+                        batch_size: int = 16) -> dict:
+    """{lambda: ``score_split`` result} for a MAT-SED run at several fusion lambdas,
+    the encoder run once per clip (chapters 06 and 08 sweep lambda)."""
+    model, info, path = load_run(run, device)
+    if not hasattr(model, "context"):
+        raise ValueError("score_split_lambdas: fusion applies to MAT-SED runs only; this run is a CRNN")
+    lambdas = [float(lam) for lam in lambdas]
+    for lam in lambdas:
+        GlobalLocalFusion(lam)  # the range check, with its message
+    temperature = scoring_temperature(info, temperature)
+    p = get_preset(info["preset"])
+    classes = list(info["classes"])
+    spec, gt, durations = split_truth(data_root, split, classes)
+    store = MelStore(make_dataset(spec, p, classes=classes), p)
+    fusion = GlobalLocalFusion.for_preset(info["preset"], DEFAULT_LAMBDA, "test")
+    shared = _SharedEncoderPasses(fusion)
+    out = {}
+    for lam in lambdas:
+        shared.start(lam)
+        frames, clips = predict_frames(model, store, next(model.parameters()).device,
+                                       batch_size=batch_size, features=shared, with_clip=True,
+                                       temperature=temperature)
+        out[lam] = {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
+                    "classes": classes, "ground_truth": gt, "durations": durations,
+                    "fusion": None if lam == 0.0 else {**fusion.describe(), "lambda": lam},
+                    "info": info, "model_path": path, "split": split, "n_clips": len(store),
+                    "temperature": temperature}
+    return out
+
+
 def evaluate_scores(scored: dict, post: str = "median", save_scores=None) -> dict:
     """Post-process the outputs of ``score_split`` and score them: PSDS1, PSDS2,
     per-class values, collar and intersection F1, and the PSD-ROC curves ("roc")."""
