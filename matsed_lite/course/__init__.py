@@ -3,6 +3,6 @@ explorers and the figures. Depends on everything below it; nothing depends on it
 
 A notebook starts with ``from matsed_lite.course import setup, start_notebook``.
 """
-from .notebook import setup, start_notebook
+from .notebook import course_budget, setup, start_notebook
 
-__all__ = ["setup", "start_notebook"]
+__all__ = ["course_budget", "setup", "start_notebook"]

@@ -25,6 +25,31 @@ from ..runtime import environment_report, pick_device, seed_everything
 DATA_SEED = 0
 
 
+# What chapters 04 and 05 train when the course runs on a CPU at the cpu preset: the
+# tour (`make tour`) has to fit 45 minutes on a 2-core laptop, and the shipped models
+# already are the same pipeline at the preset's full budget (`matsed-lite train`,
+# 38-100 minutes). 04 pre-trains (a third of the clips per epoch), 05 fine-tunes from
+# it, stage 2 for one epoch without fusion in its teacher; the CRNN is not retrained
+# (05 draws the shipped CRNN's curves). Everything else, and every other preset or
+# device, gets the preset's full budget.
+COURSE_BUDGET = {"cpu": {"pretrain_epochs": 4, "compare_epochs": 4, "clips_per_epoch": 960,
+                         "stage1_epochs": 3, "stage2_epochs": 1, "stage2_fusion_lambda": 0.0,
+                         "crnn_epochs": 0}}
+
+
+def course_budget(preset: "Preset | str", device=None) -> dict:
+    """Epochs (and clips per pre-training epoch, None: all) a chapter trains for:
+    ``COURSE_BUDGET`` for the cpu preset on a CPU, else the preset's full budget."""
+    p = get_preset(preset)
+    dev = pick_device() if device is None else device
+    if p.name in COURSE_BUDGET and str(getattr(dev, "type", dev)) == "cpu":
+        return {**COURSE_BUDGET[p.name], "full": False}
+    return {"pretrain_epochs": p.pretrain_epochs, "compare_epochs": p.pretrain_epochs,
+            "clips_per_epoch": None, "stage1_epochs": p.stage1_epochs,
+            "stage2_epochs": p.stage2_epochs, "stage2_fusion_lambda": None,
+            "crnn_epochs": p.crnn_epochs, "full": True}
+
+
 def setup(seed: int = 0, quiet: bool = False) -> dict:
     """First cell: seed, pick the device, print versions. Returns the report."""
     seed_everything(seed)
