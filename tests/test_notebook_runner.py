@@ -92,3 +92,18 @@ def test_cli_prints_table_and_exit_codes(course, tmp_path, capsys):
     assert rc == 0 and "00_first" in out and "01_second" not in out
     rc = main(["notebooks", "--notebooks-dir", str(tmp_path / "nowhere")])
     assert rc == 1 and "no notebooks folder" in capsys.readouterr().err
+
+
+def test_course_budget_is_short_only_for_cpu_on_a_cpu():
+    from matsed_lite.course import course_budget
+    from matsed_lite.presets import get_preset
+
+    cpu = get_preset("cpu")
+    short = course_budget(cpu, "cpu")
+    assert short["full"] is False and short["crnn_epochs"] == 0 and short["stage2_fusion_lambda"] == 0.0
+    assert short["pretrain_epochs"] < cpu.pretrain_epochs and short["stage1_epochs"] <= cpu.stage1_epochs
+    full = course_budget(cpu, "cuda")
+    assert full["full"] is True and full["pretrain_epochs"] == cpu.pretrain_epochs
+    assert full["crnn_epochs"] == cpu.crnn_epochs and full["clips_per_epoch"] is None
+    smoke = course_budget("smoke", "cpu")
+    assert smoke["full"] is True and smoke["stage2_epochs"] == get_preset("smoke").stage2_epochs

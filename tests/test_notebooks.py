@@ -119,6 +119,7 @@ def _check_04(r, out):
     assert all(c["best"] > 0 and len(c["val_masked_mse"]) == r["compare_epochs"]
                for c in r["positions"].values())
     assert Path(r["context_file"]).is_file()
+    assert Path(r["cache_file"]).is_file()   # notebook 05's stage 1 reads it
     assert r["build_in_place_max_abs_diff"]["masked_reconstruction_loss"] < 1e-5
     assert {"04_curves.png", "04_reconstructions.png", "04_positions.png", "04_schedule.png"} <= {
         p.name for p in out.glob("*.png")}
@@ -126,6 +127,8 @@ def _check_04(r, out):
 
 def _check_05(r, out):
     assert r["epochs"] == {"stage1": 2, "stage2": 2, "crnn": 2}  # the smoke budgets
+    assert r["budget"]["full"] is True and r["crnn_source"] == "trained here"
+    assert r["context_source"] == "notebook 04"   # the course shares one pipeline run
     assert r["ema_alpha_at"]["1"] == 0 and r["ema_alpha_at"]["5000"] == pytest.approx(0.999)
     assert r["ramps_per_epoch"]["stage1"][0] == 0 and r["ramps_per_epoch"]["stage1"][-1] == 2
     for run, n in r["epochs"].items():
@@ -181,7 +184,12 @@ def _check_08(r, out):
     assert set(r["systems"]) == {"MAT-SED-lite", "CRNN"}
     assert r["systems"]["MAT-SED-lite"]["trained_at"] == r["systems"]["CRNN"]["trained_at"] == "cpu"
     assert r["ablation_epochs"] == {"pretrain": 1, "stage1": 1, "stage2": 1}
-    assert len(r["train_ablation"]) == 4 and len(r["table"]) == 2 + 3 + 2 + 4
+    assert r["ablation_source"].startswith("trained here")   # smoke reruns them
+    variants = ["relative", "absolute", "none", "no pre-training", "no consistency", "student"]
+    assert list(r["train_ablation"]) == variants and len(r["table"]) == 2 + 3 + 2 + len(variants)
+    for name in variants[1:]:
+        assert r["ablation_verdicts"][name]["psds1"] in ("better", "worse", "within noise")
+        assert len(r["train_ablation"][name]["psds1_by_seed"]) == 2
     assert all(0 <= row["psds1"] <= 1 and 0 <= row["psds2"] <= 1 for row in r["table"])
     assert (out / "results_table.md").is_file()
     per_class = r["systems"]["MAT-SED-lite"]["per_class_psds1"]
@@ -191,7 +199,7 @@ def _check_08(r, out):
     assert lo <= hi and r["paired_psds1"]["verdict"] == (
         "MAT-SED-lite ahead beyond noise" if hi < 0 else
         "CRNN ahead beyond noise" if lo > 0 else "not separable on this validation set")
-    assert (out / "08_overall.png").is_file()
+    assert (out / "08_overall.png").is_file() and (out / "08_ablations.png").is_file()
 
 
 CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04,

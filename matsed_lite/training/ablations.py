@@ -77,18 +77,19 @@ def _train_variant(name: str, data_root: Path, p: Preset, out: Path, seed: int, 
     if pretrained:
         if not (out / "pretrain" / "context.pt").is_file() or not resume:
             pretrain_context(data_root, p, out / "pretrain", seed=seed, pos=pos,
-                             epochs=epochs["pretrain"], cache=cache, progress=False)
+                             epochs=epochs["pretrain"], cache=cache, progress=False,
+                             resume=resume)
         init = out / "pretrain" / "context.pt"
     if not (out / "stage1" / "model.pt").is_file() or not resume:
         finetune(data_root, p, out / "stage1", stage=1, init=init, seed=seed,
                  epochs=epochs["stage1"], pos=pos, cache=cache, progress=False,
-                 recipe_overrides=off)
+                 recipe_overrides=off, resume=resume)
     if not (out / "stage2" / "model.pt").is_file() or not resume:
         # fusion off in stage 2's teacher and validation (its cost is ten encoder
-        # passes); the variants are scored with fusion below, as the shipped model is
+        # passes per clip), and in the scoring below: these ablations are about training
         finetune(data_root, p, out / "stage2", stage=2, init=out / "stage1", seed=seed,
                  epochs=epochs["stage2"], fusion_lambda=0.0, progress=False,
-                 recipe_overrides=off)
+                 recipe_overrides=off, resume=resume)
     return out / "stage2"
 
 
@@ -97,7 +98,8 @@ def run_ablations(data_root, preset: "Preset | str", out_dir, seeds: Sequence[in
                   bootstrap: int = 200, resume: bool = False, command: str | None = None,
                   echo=print) -> dict:
     """Train every variant for every seed, score them on the validation split
-    (fusion lambda 0.5, median filter, the recipe's temperature) and compare each
+    (global features, no fusion: they were trained without it, and fusion is an
+    ablation of its own; median filter; the recipe's temperature) and compare each
     with the reference by a paired bootstrap over clips, per seed."""
     from ..data.datasets import infer_classes, layout_for, make_datasets
     from ..evaluation.bootstrap import paired_bootstrap
@@ -134,7 +136,7 @@ def run_ablations(data_root, preset: "Preset | str", out_dir, seeds: Sequence[in
                     ds = make_datasets(layout, p, infer_classes(layout), splits=splits)
                     cache = encode_splits(ds, load_pretrained_encoder(p), p, progress=False)
                 _train_variant(train_name, data_root, p, run_dir, seed, epochs, cache, resume)
-            scored = score_split(run_dir / "stage2", data_root, "validation", fusion_lambda=0.5,
+            scored = score_split(run_dir / "stage2", data_root, "validation", fusion_lambda=0.0,
                                  device="cpu", which=VARIANTS[name][3])
             post[name] = postprocess_scores(scored["frames"], scored["clips"], scored["classes"],
                                             scored["frame_hop"], "median")
