@@ -35,7 +35,7 @@ from ..data.stores import MelStore
 from ..files import save_figure
 from ..files import write_json as _write_json
 from ..models.checkpoints import find_model, load_model, output_hop
-from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion
+from ..models.global_local import DEFAULT_LAMBDA, GlobalLocalFusion, LambdaSweep
 from ..presets import RECIPES, get_preset
 from ..runtime import pick_device
 from .bootstrap import bootstrap_intervals, frame_ap_per_class, paired_bootstrap
@@ -131,34 +131,6 @@ def score_split(run, data_root, split: str = "validation", fusion_lambda: float 
             "model_path": path, "split": split, "n_clips": len(store), "temperature": temperature}
 
 
-class _SharedEncoderPasses:
-    """A features hook that scores one split at several fusion lambdas for the price
-    of one: the first sweep runs the encoder (global pass and windows) on each
-    batch and keeps them; later sweeps, over the same batches in the same order,
-    only mix them. The mix is ``fused_features``' own expression, so every lambda's
-    features are bitwise those of ``GlobalLocalFusion``. Holds two feature maps per
-    clip in memory (tens of MB for a course split)."""
-
-    def __init__(self, fusion: GlobalLocalFusion):
-        self.window, self.hop, self.lam = fusion.window, fusion.hop, fusion.lam
-        self.kept: list = []
-        self.calls = 0
-
-    def start(self, lam: float) -> None:
-        self.lam, self.calls = float(lam), 0
-
-    def __call__(self, model, mel):
-        from ..models.global_local import frames_and_clip, local_features
-
-        if self.calls == len(self.kept):
-            frames, clip = frames_and_clip(model.encoder, mel)
-            self.kept.append((frames, clip, local_features(model.encoder, mel, self.window,
-                                                           self.hop)))
-        frames, clip, local = self.kept[self.calls]
-        self.calls += 1
-        return self.lam * local + (1.0 - self.lam) * frames, clip
-
-
 def score_split_lambdas(run, data_root, lambdas: Sequence[float], split: str = "validation",
                         temperature: float | None = None, device=None,
                         batch_size: int = 16) -> dict:
@@ -176,7 +148,7 @@ def score_split_lambdas(run, data_root, lambdas: Sequence[float], split: str = "
     spec, gt, durations = split_truth(data_root, split, classes)
     store = MelStore(make_dataset(spec, p, classes=classes), p)
     fusion = GlobalLocalFusion.for_preset(info["preset"], DEFAULT_LAMBDA, "test")
-    shared = _SharedEncoderPasses(fusion)
+    shared = LambdaSweep(fusion.window, fusion.hop)
     out = {}
     for lam in lambdas:
         shared.start(lam)

@@ -180,6 +180,35 @@ class GlobalLocalFusion:
         return self.__name__
 
 
+class LambdaSweep:
+    """A features hook that scores one split at several fusion lambdas for the price
+    of one: the first sweep runs the encoder (global pass and windows) on each
+    batch and keeps them; later sweeps, over the same batches in the same order,
+    only mix them. The mix is ``fused_features``' own expression, so every lambda's
+    features are those of ``GlobalLocalFusion``. Holds two feature maps per clip in
+    memory (tens of MB for a course split). ``start(lam)`` before each sweep
+    (``evaluation.inference.score_split_lambdas``)."""
+
+    def __init__(self, window: int = 256, hop: int = 16):
+        self.window, self.hop, self.lam = int(window), int(hop), DEFAULT_LAMBDA
+        self.kept: list = []
+        self.calls = 0
+
+    def start(self, lam: float) -> None:
+        if not 0.0 <= lam <= 1.0:
+            raise ValueError(f"fusion lambda must be in [0, 1], got {lam}")
+        self.lam, self.calls = float(lam), 0
+
+    def __call__(self, model, mel):
+        if self.calls == len(self.kept):
+            frames, clip = frames_and_clip(model.encoder, mel)
+            self.kept.append((frames, clip, local_features(model.encoder, mel, self.window,
+                                                           self.hop)))
+        frames, clip, local = self.kept[self.calls]
+        self.calls += 1
+        return self.lam * local + (1.0 - self.lam) * frames, clip
+
+
 @torch.no_grad()
 def time_fusion(encoder, mel: Tensor, window: int, hop: int, lam: float = DEFAULT_LAMBDA,
                 repeats: int = 5) -> dict:

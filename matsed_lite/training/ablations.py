@@ -31,8 +31,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..data.datasets import infer_classes, layout_for, make_datasets
+from ..evaluation.bootstrap import paired_bootstrap
+from ..evaluation.inference import postprocess_scores, score_split
 from ..files import write_json
-from ..presets import Preset, get_preset
+from ..models.frame_cache import encode_splits
+from ..models.passt_lite import load_pretrained_encoder
+from ..presets import RECIPES, Preset, get_preset
+from .finetune import finetune
+from .reconstruction_pretraining import pretrain_context
 
 VARIANTS = {
     # name: (positions, masked-reconstruction pre-training, consistency on, scored weights)
@@ -59,8 +66,6 @@ def ablation_epochs(preset: Preset, fraction: float) -> dict:
 def budget_fingerprint(preset: Preset, fraction: float) -> dict:
     """What the results depend on besides the code: a shipped file whose fingerprint
     differs from the current one is stale (tests/test_ablations.py)."""
-    from ..presets import RECIPES
-
     return {"preset": preset.name, "fraction": fraction, "epochs": ablation_epochs(preset, fraction),
             "recipes": {k: repr(RECIPES[k]) for k in ("stage1", "stage2")},
             "sizes": [preset.n_synth_train, preset.n_weak, preset.n_unlabeled, preset.n_validation]}
@@ -68,9 +73,6 @@ def budget_fingerprint(preset: Preset, fraction: float) -> dict:
 
 def _train_variant(name: str, data_root: Path, p: Preset, out: Path, seed: int, epochs: dict,
                    cache, resume: bool) -> Path:
-    from .finetune import finetune
-    from .reconstruction_pretraining import pretrain_context
-
     pos, pretrained, consistency, _ = VARIANTS[name]
     off = None if consistency else {"max_consistency": 0.0}
     init = None
@@ -101,12 +103,6 @@ def run_ablations(data_root, preset: "Preset | str", out_dir, seeds: Sequence[in
     (global features, no fusion: they were trained without it, and fusion is an
     ablation of its own; median filter; the recipe's temperature) and compare each
     with the reference by a paired bootstrap over clips, per seed."""
-    from ..data.datasets import infer_classes, layout_for, make_datasets
-    from ..evaluation.bootstrap import paired_bootstrap
-    from ..evaluation.inference import postprocess_scores, score_split
-    from ..models.frame_cache import encode_splits
-    from ..models.passt_lite import load_pretrained_encoder
-
     p = get_preset(preset)
     data_root, out_dir = Path(data_root), Path(out_dir)
     names = list(VARIANTS) if variants is None else list(variants)
