@@ -87,6 +87,8 @@ def test_student_and_teacher_weights_differ(smoke_ablation):
 
 def test_resume_rescores_without_training_again(smoke_ablation):
     root, out, res = smoke_ablation
+    with pytest.raises(ValueError, match="seed0 holds runs of an earlier ablation.*--resume"):
+        run_ablations(root, "smoke", out, seeds=[0], variants=["student"], echo=lambda *a: None)
     model = out / "seed0" / "relative" / "stage2" / "model.pt"
     before = model.stat().st_mtime_ns
     again = run_ablations(root, "smoke", out, seeds=[0], variants=["student", "no consistency"],

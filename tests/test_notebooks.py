@@ -56,6 +56,7 @@ def test_executes_at_smoke_preset(path, smoke_run):
 
 def _check_00(r, out):
     assert r["data_check_ok"] is True
+    assert r["build_in_place_frame_labels_clips"] == 24   # every smoke synth_train clip
     assert r["clips"] == {"synth_train": 24, "weak": 12, "unlabeled": 24, "validation": 12}
     assert 0 <= r["roundtrip_max_shift_s"] < r["frame_hop_s"] == pytest.approx(0.02)
     assert r["long_classes_median_s"] > 2 * r["short_classes_median_s"]
@@ -200,6 +201,8 @@ def _check_08(r, out):
         "MAT-SED-lite ahead beyond noise" if hi < 0 else
         "CRNN ahead beyond noise" if lo > 0 else "not separable on this validation set")
     assert (out / "08_overall.png").is_file() and (out / "08_ablations.png").is_file()
+    built = r["build_in_place_paired_interval"]   # the paired bootstrap by hand = the package's
+    assert built["draws"] == 5 and built["by_hand"] == pytest.approx(built["package"], abs=1e-9)
 
 
 CHECKS = {"00": _check_00, "01": _check_01, "02": _check_02, "03": _check_03, "04": _check_04,

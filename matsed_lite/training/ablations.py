@@ -115,6 +115,10 @@ def run_ablations(data_root, preset: "Preset | str", out_dir, seeds: Sequence[in
     if not seeds:
         raise ValueError("give at least one seed")
     epochs = ablation_epochs(p, fraction)
+    earlier = [out_dir / f"seed{seed}" for seed in seeds if (out_dir / f"seed{seed}").exists()]
+    if earlier and not resume:
+        raise ValueError(f"{earlier[0]} holds runs of an earlier ablation; pass resume=True "
+                         f"(--resume) to keep them, or choose another output folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     start, cpu0 = time.time(), time.process_time()
     layout = layout_for(data_root)
