@@ -108,3 +108,14 @@ def test_resampled_psds_equals_scoring_the_renamed_clips():
         assert fast(only_a) == pytest.approx(expect, abs=1e-12)
     with pytest.raises(ValueError, match="unknown PSDS setting"):
         ResampledPSDS(dfs, gt, dur, "psds3")
+
+
+def test_full_set_from_the_counts_equals_psds():
+    from matsed_lite.evaluation.sed_metrics import ResampledPSDS, psds, scores_to_dataframes
+
+    scores, gt, dur = _set(n=20, noise=0.4, seed=5)
+    dfs = scores_to_dataframes(scores, HOP, CLASSES, dur)
+    for setting in ("psds1", "psds2"):
+        full, direct = ResampledPSDS(dfs, gt, dur, setting).full(), psds(dfs, gt, dur, setting)
+        assert full["psds"] == pytest.approx(direct["psds"], abs=1e-12)
+        assert full["per_class"] == pytest.approx(direct["per_class"], abs=1e-12)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.labels import events_to_frames
 from .ground_truth import audio_id
-from .sed_metrics import ResampledPSDS, psds, scores_to_dataframes
+from .sed_metrics import ResampledPSDS, scores_to_dataframes
 from .tagging import average_precision_per_class
 
 
@@ -106,7 +106,7 @@ def paired_bootstrap(systems: Mapping[str, Mapping[str, np.ndarray]],
     ref = names[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # evaluate_sed warns about classes without events
-        full = {n: {s: psds(frames[n], gt, dur, s) for s in settings} for n in names}
+        full = {n: {s: scorers[n][s].full() for s in settings} for n in names}
     return {"full": full,
             "intervals": {n: {s: interval(values[n][s]) for s in settings} for n in names},
             "differences": {n: {s: interval(np.subtract(values[n][s], values[ref][s]))

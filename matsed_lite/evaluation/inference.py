@@ -106,6 +106,33 @@ def split_truth(data_root, split: str, classes: Sequence[str]):
     return spec, gt, durations
 
 
+def _scoring_setup(run, data_root, split: str, temperature: float | None, device,
+                   which: str = "model") -> dict:
+    """What scoring a run on a labelled split needs: the model, its info, the
+    temperature, the split's ground truth and a log-mel store of its clips."""
+    model, info, path = load_run(run, device, which)
+    temperature = scoring_temperature(info, temperature)
+    p = get_preset(info["preset"])
+    classes = list(info["classes"])
+    spec, gt, durations = split_truth(data_root, split, classes)
+    return {"model": model, "info": info, "path": path, "preset": p, "classes": classes,
+            "ground_truth": gt, "durations": durations, "temperature": temperature,
+            "store": MelStore(make_dataset(spec, p, classes=classes), p), "split": split}
+
+
+def _scored(setup: dict, features, fusion: dict | None, batch_size: int) -> dict:
+    """One pass of the model over the setup's store (``features``: a fusion hook or None)."""
+    model, store = setup["model"], setup["store"]
+    frames, clips = predict_frames(model, store, next(model.parameters()).device,
+                                   batch_size=batch_size, features=features, with_clip=True,
+                                   temperature=setup["temperature"])
+    return {"frames": frames, "clips": clips, "frame_hop": output_hop(model, setup["preset"]),
+            "classes": setup["classes"], "ground_truth": setup["ground_truth"],
+            "durations": setup["durations"], "fusion": fusion, "info": setup["info"],
+            "model_path": setup["path"], "split": setup["split"], "n_clips": len(store),
+            "temperature": setup["temperature"]}
+
+
 def score_split(run, data_root, split: str = "validation", fusion_lambda: float | None = None,
                 temperature: float | None = None, device=None, batch_size: int = 16,
                 which: str = "model") -> dict:
@@ -115,20 +142,9 @@ def score_split(run, data_root, split: str = "validation", fusion_lambda: float 
 
     Post-process and score them as often as you like (``postprocess_scores``,
     ``evaluation.evaluate_sed``) without running the model again. which: see ``load_run``."""
-    model, info, path = load_run(run, device, which)
-    temperature = scoring_temperature(info, temperature)
-    p = get_preset(info["preset"])
-    classes = list(info["classes"])
-    spec, gt, durations = split_truth(data_root, split, classes)
-    store = MelStore(make_dataset(spec, p, classes=classes), p)
-    fusion = fusion_for(model, info, fusion_lambda)
-    frames, clips = predict_frames(model, store, next(model.parameters()).device,
-                                   batch_size=batch_size, features=fusion, with_clip=True,
-                                   temperature=temperature)
-    return {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
-            "classes": classes, "ground_truth": gt, "durations": durations,
-            "fusion": None if fusion is None else fusion.describe(), "info": info,
-            "model_path": path, "split": split, "n_clips": len(store), "temperature": temperature}
+    setup = _scoring_setup(run, data_root, split, temperature, device, which)
+    fusion = fusion_for(setup["model"], setup["info"], fusion_lambda)
+    return _scored(setup, fusion, None if fusion is None else fusion.describe(), batch_size)
 
 
 def score_split_lambdas(run, data_root, lambdas: Sequence[float], split: str = "validation",
@@ -136,30 +152,19 @@ def score_split_lambdas(run, data_root, lambdas: Sequence[float], split: str = "
                         batch_size: int = 16) -> dict:
     """{lambda: ``score_split`` result} for a MAT-SED run at several fusion lambdas,
     the encoder run once per clip (chapters 06 and 08 sweep lambda)."""
-    model, info, path = load_run(run, device)
-    if not hasattr(model, "context"):
-        raise ValueError("score_split_lambdas: fusion applies to MAT-SED runs only; this run is a CRNN")
     lambdas = [float(lam) for lam in lambdas]
     for lam in lambdas:
         GlobalLocalFusion(lam)  # the range check, with its message
-    temperature = scoring_temperature(info, temperature)
-    p = get_preset(info["preset"])
-    classes = list(info["classes"])
-    spec, gt, durations = split_truth(data_root, split, classes)
-    store = MelStore(make_dataset(spec, p, classes=classes), p)
-    fusion = GlobalLocalFusion.for_preset(info["preset"], DEFAULT_LAMBDA, "test")
-    shared = LambdaSweep(fusion.window, fusion.hop)
+    setup = _scoring_setup(run, data_root, split, temperature, device)
+    if not hasattr(setup["model"], "context"):
+        raise ValueError("score_split_lambdas: fusion applies to MAT-SED runs only; this run is a CRNN")
+    fusion = GlobalLocalFusion.for_preset(setup["info"]["preset"], DEFAULT_LAMBDA, "test")
+    sweep = LambdaSweep(fusion.window, fusion.hop)
     out = {}
     for lam in lambdas:
-        shared.start(lam)
-        frames, clips = predict_frames(model, store, next(model.parameters()).device,
-                                       batch_size=batch_size, features=shared, with_clip=True,
-                                       temperature=temperature)
-        out[lam] = {"frames": frames, "clips": clips, "frame_hop": output_hop(model, p),
-                    "classes": classes, "ground_truth": gt, "durations": durations,
-                    "fusion": None if lam == 0.0 else {**fusion.describe(), "lambda": lam},
-                    "info": info, "model_path": path, "split": split, "n_clips": len(store),
-                    "temperature": temperature}
+        sweep.start(lam)
+        out[lam] = _scored(setup, sweep, None if lam == 0.0 else {**fusion.describe(), "lambda": lam},
+                           batch_size)
     return out
 
 

@@ -162,7 +162,7 @@ def _prepare_for_scoring(scores: Mapping, ground_truth: Mapping, durations: Mapp
 
 
 def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
-         setting: str = "psds1", num_jobs: int = 1) -> dict:
+         setting: str = "psds1", num_jobs: int = 1, deltas: Mapping | None = None) -> dict:
     """PSDS of score DataFrames (from ``scores_to_dataframes``) with the DCASE settings
     (chapter 07 checks it against a toy counted by hand).
 
@@ -175,7 +175,8 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
     PSDS is NaN.
     Keys may carry ".wav"; they are compared as audio ids. Overlapping
     events of one class in the ground truth are merged first
-    (``merge_overlapping_events``).
+    (``merge_overlapping_events``). ``deltas``: these clips' detection counts for
+    this setting, already computed (``ResampledPSDS.full``).
     """
     from sed_scores_eval import intersection_based
 
@@ -188,7 +189,8 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
         return {"psds": float("nan"), "per_class": nan_classes,
                 "roc": (np.zeros(0), np.zeros(0)), "classes_without_events": absent}
     value, per_class, (etpr, efpr), _ = intersection_based.psds(
-        scores, ground_truth, durations, num_jobs=num_jobs, **PSDS_SETTINGS[setting])
+        scores, ground_truth, durations, deltas=deltas, num_jobs=num_jobs,
+        **PSDS_SETTINGS[setting])
     per_class = {c: float(per_class[c]) if c in per_class else float("nan") for c in classes}
     return {"psds": float(value), "per_class": per_class,
             "roc": (np.asarray(etpr), np.asarray(efpr)), "classes_without_events": absent}
@@ -227,6 +229,11 @@ class ResampledPSDS:
         self._rest = {k: v for k, v in s.items() if k not in self._criteria}
         self.deltas = (intersection_based.intermediate_statistics_deltas(
             self.scores, self.ground_truth, **self._criteria) if self.present else None)
+
+    def full(self) -> dict:
+        """``psds`` of all the clips, from the counts already made."""
+        return psds(self.scores, self.ground_truth, self.durations, self.setting,
+                    deltas=self.deltas)
 
     def __call__(self, pairs: Sequence[tuple[str, str]]) -> float:
         from sed_scores_eval import intersection_based
