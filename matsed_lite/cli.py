@@ -53,6 +53,16 @@ def _positive_float(value: str) -> float:
     return x
 
 
+def _positive_int(value: str) -> int:
+    try:
+        x = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if x < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return x
+
+
 def _list_arg(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
@@ -145,6 +155,9 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--frame-loss", default=0.0, type=float,
                    help="broad: weight of a per-token frame loss on the clips' event times "
                         "beside the tagging loss (strong pre-training; default: 0, tagging only)")
+    p.add_argument("--stop-after-epoch", default=None, type=_positive_int, metavar="N",
+                   help="end after epoch N of the --epochs schedule and export the best epoch "
+                        "so far (--resume continues it later)")
     p.set_defaults(func=commands.cmd_pretrain_encoder)
 
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")

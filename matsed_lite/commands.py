@@ -51,7 +51,8 @@ def cmd_pretrain_encoder(args) -> int:
     result = pretrain_encoder(args.data, get_preset(args.preset), args.out, seed=args.seed,
                               epochs=args.epochs, resume=args.resume, corpus=args.corpus,
                               clips_per_epoch=args.clips_per_epoch, workers=args.workers,
-                              init=args.init, frame_loss=args.frame_loss)
+                              init=args.init, frame_loss=args.frame_loss,
+                              stop_after_epoch=args.stop_after_epoch)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
     print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     return 0

@@ -146,3 +146,15 @@ def test_encoder_weights_errors_are_one_line(tmp_path, capsys):
     assert main(["pretrain", "--data", str(tmp_path), "--preset", "smoke",
                  "--out", str(tmp_path / "p"), "--encoder-weights", str(tmp_path / "none")]) == 1
     assert f"--encoder-weights {tmp_path / 'none'}: no encoder.pt there" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("value, text", [("0", "must be 1 or more, got 0"),
+                                         ("two", "'two' is not a whole number")])
+def test_stop_after_epoch_must_be_a_positive_whole_number(value, text, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["pretrain-encoder", "--data", str(tmp_path), "--out", str(tmp_path / "e"),
+              "--stop-after-epoch", value])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--stop-after-epoch" in err and text in err
+    assert not (tmp_path / "e").exists()

@@ -263,7 +263,7 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                      progress: bool = True, corpus: str = "desed",
                      clips_per_epoch: int | None = None,
                      workers: int = ENCODER_DATA_WORKERS, init=None,
-                     frame_loss: float = 0.0) -> dict:
+                     frame_loss: float = 0.0, stop_after_epoch: int | None = None) -> dict:
     """Pre-train PaSST-lite as a tagger; returns the recipe dict.
 
     ``corpus="desed"``: on DESED-lite's ``tagging`` split (generated under
@@ -279,6 +279,9 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     ``frame_loss`` > 0 (broad corpus only): strong pre-training, the tagging loss
     plus this weight times a per-token frame loss on the streamed clips' event
     times (``make_strong_tagging_step``).
+    ``stop_after_epoch``: end after that epoch of the ``epochs``-long schedule
+    and export the best epoch so far (the recipe's ``epochs_done`` says where it
+    stopped); ``resume`` later continues the same schedule.
 
     Trains with the engine (checkpoints and log in ``out_dir/run``, resumable
     exactly), and writes ``out_dir/encoder.pt`` (the best epoch's weights as an
@@ -349,7 +352,8 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     result = fit(model, step, train_data, optimizer=optimizer,
                  epochs=epochs, out_dir=out_dir / "run", evaluate=evaluate, scheduler=scheduler,
                  batch_size=batch, seed=seed, grad_clip=5.0, monitor="val/mAP", mode="max",
-                 resume=resume, progress=progress, desc="pretrain-encoder")
+                 resume=resume, progress=progress, stop_after_epoch=stop_after_epoch,
+                 desc="pretrain-encoder")
 
     best = load_checkpoint(result["best_checkpoint"])
     weights = best["model"]
@@ -372,13 +376,15 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     recipe = {
         "command": _command(data_root, p.name, out_dir, seed, epochs, resume, corpus,
                             clips_per_epoch, workers) + (f" --init {init}" if init else "")
-                   + (f" --frame-loss {frame_loss:g}" if frame_loss else ""),
+                   + (f" --frame-loss {frame_loss:g}" if frame_loss else "")
+                   + (f" --stop-after-epoch {stop_after_epoch}" if stop_after_epoch else ""),
         "corpus": corpus,
         "init": None if init is None else str(init),
         "frame_loss": frame_loss,
         "preset": p.name,
         "seed": seed,
         "epochs": epochs,
+        "epochs_done": result["epochs_done"],
         "best_epoch": result["best_epoch"],
         "batch_size": batch,
         "optimizer": {"name": "AdamW", "lr": ENCODER_LR, "weight_decay": ENCODER_WEIGHT_DECAY,
