@@ -98,16 +98,39 @@ def test_resampled_psds_equals_scoring_the_renamed_clips():
                         {n: dur[o + ".wav"] for n, o in pairs}, setting)["psds"]
             assert fast(pairs) == pytest.approx(slow, abs=1e-12)
     # a resample of class-"a" clips only has no "b" event: scored without "b", like psds does
-    # (PSDS1 only: sed_scores_eval cannot count cross-triggers with a single class)
-    fast = ResampledPSDS(dfs, gt, dur, "psds1")
     only_a = [(i, i) for i in ids if gt[i + ".wav"][0][2] == "a"]
-    with pytest.warns(UserWarning, match="1 of 2 classes"):
-        expect = psds({n: dfs[o] for n, o in only_a}, {n: gt[o + ".wav"] for n, o in only_a},
-                      {n: dur[o + ".wav"] for n, o in only_a}, "psds1")["psds"]
-    with pytest.warns(UserWarning, match="1 of 2 classes"):
-        assert fast(only_a) == pytest.approx(expect, abs=1e-12)
+    for setting in ("psds1", "psds2"):
+        fast = ResampledPSDS(dfs, gt, dur, setting)
+        with pytest.warns(UserWarning, match="1 of 2 classes"):
+            expect = psds({n: dfs[o] for n, o in only_a}, {n: gt[o + ".wav"] for n, o in only_a},
+                          {n: dur[o + ".wav"] for n, o in only_a}, setting)["psds"]
+        with pytest.warns(UserWarning, match="1 of 2 classes"):
+            assert fast(only_a) == pytest.approx(expect, abs=1e-12)
+        assert 0 < expect <= 1
     with pytest.raises(ValueError, match="unknown PSDS setting"):
         ResampledPSDS(dfs, gt, dur, "psds3")
+
+
+def test_psds2_of_a_single_class_has_no_cross_trigger_term():
+    """With one class there is nothing to cross-trigger on: PSDS2 is the same
+    computation without its CT term (sed_scores_eval alone fails here), both
+    for a one-class set and for the counts-once resampler."""
+    from sed_scores_eval import intersection_based
+
+    from matsed_lite.evaluation.sed_metrics import PSDS_SETTINGS, ResampledPSDS, psds, scores_to_dataframes
+
+    scores, gt, dur = _set(n=20, noise=0.5, seed=7)
+    keep = [k for k in sorted(scores) if gt[k][0][2] == "a"]
+    one = {k[:-4]: scores[k][:, :1] for k in keep}
+    dfs = scores_to_dataframes(one, HOP, CLASSES[:1], {k[:-4]: dur[k] for k in keep})
+    gt1, dur1 = {k: gt[k] for k in keep}, {k: dur[k] for k in keep}
+    got = psds(dfs, gt1, dur1, "psds2")
+    no_ct = {**PSDS_SETTINGS["psds2"], "alpha_ct": 0.0, "cttc_threshold": None}
+    expect = intersection_based.psds(dfs, {k[:-4]: v for k, v in gt1.items()},
+                                     {k[:-4]: v for k, v in dur1.items()}, **no_ct)[0]
+    assert got["psds"] == pytest.approx(float(expect), abs=1e-12) and 0 < got["psds"] <= 1
+    ids = sorted(dfs)
+    assert ResampledPSDS(dfs, gt1, dur1, "psds2")(list(zip(ids, ids))) == pytest.approx(got["psds"], abs=1e-12)
 
 
 def test_full_set_from_the_counts_equals_psds():

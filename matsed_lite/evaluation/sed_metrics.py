@@ -161,6 +161,17 @@ def _prepare_for_scoring(scores: Mapping, ground_truth: Mapping, durations: Mapp
     return scores, ground_truth, durations, classes, absent
 
 
+def _settings_for(setting: str, n_scored: int) -> dict:
+    """The setting's sed_scores_eval arguments for ``n_scored`` classes with events.
+    A cross-trigger is a detection of one class on another class's event: with
+    a single class there is none to count (the mean over the other classes is
+    empty, so the term is 0), and sed_scores_eval fails instead of returning it."""
+    kw = dict(PSDS_SETTINGS[setting])
+    if n_scored == 1 and kw["alpha_ct"]:
+        kw.update(alpha_ct=0.0, cttc_threshold=None)
+    return kw
+
+
 def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
          setting: str = "psds1", num_jobs: int = 1, deltas: Mapping | None = None) -> dict:
     """PSDS of score DataFrames (from ``scores_to_dataframes``) with the DCASE settings
@@ -172,7 +183,8 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
     undefined; sed_scores_eval refuses them): they are left out with a
     warning, listed in "classes_without_events", NaN in "per_class" (and
     their cross-triggers no longer count in PSDS2); with no event at all the
-    PSDS is NaN.
+    PSDS is NaN. With events of a single class PSDS2 has no cross-trigger
+    term (there is no other class to confuse it with).
     Keys may carry ".wav"; they are compared as audio ids. Overlapping
     events of one class in the ground truth are merged first
     (``merge_overlapping_events``). ``deltas``: these clips' detection counts for
@@ -190,7 +202,7 @@ def psds(scores: Mapping, ground_truth: Mapping, durations: Mapping,
                 "roc": (np.zeros(0), np.zeros(0)), "classes_without_events": absent}
     value, per_class, (etpr, efpr), _ = intersection_based.psds(
         scores, ground_truth, durations, deltas=deltas, num_jobs=num_jobs,
-        **PSDS_SETTINGS[setting])
+        **_settings_for(setting, len(classes) - len(absent)))
     per_class = {c: float(per_class[c]) if c in per_class else float("nan") for c in classes}
     return {"psds": float(value), "per_class": per_class,
             "roc": (np.asarray(etpr), np.asarray(efpr)), "classes_without_events": absent}
@@ -224,7 +236,7 @@ class ResampledPSDS:
             self.scores, self.ground_truth, self.durations, classes, absent = _prepare_for_scoring(
                 scores, ground_truth, durations, "PSDS")
         self.present = set(classes) - set(absent)
-        s = PSDS_SETTINGS[setting]
+        s = _settings_for(setting, len(self.present))
         self._criteria = {k: s[k] for k in ("dtc_threshold", "gtc_threshold", "cttc_threshold")}
         self._rest = {k: v for k, v in s.items() if k not in self._criteria}
         self.deltas = (intersection_based.intermediate_statistics_deltas(
