@@ -8,8 +8,8 @@ import torch
 from matsed_lite.data.desed_lite import generate_desed_lite
 from matsed_lite.presets import get_preset
 from matsed_lite.training.ablations import (REFERENCE, SHIPPED_FILE, VARIANTS, ablation_epochs,
-                                            beyond_noise, budget_fingerprint, format_ablations,
-                                            run_ablations)
+                                            beyond_noise, budget_fingerprint, encoder_identity,
+                                            format_ablations, run_ablations)
 
 
 def test_verdict_needs_every_seed_on_one_side_of_zero():
@@ -51,6 +51,7 @@ def test_runs_the_reference_first_and_writes_every_number(smoke_ablation):
     root, out, res = smoke_ablation
     assert res["variants"] == [REFERENCE, "student", "no consistency"]
     assert json.loads((out / "ablations.json").read_text())["summary"] == res["summary"]
+    assert res["encoder"] == encoder_identity() and len(res["encoder"]["sha256"]) == 64
     # the student is the reference run's other weights, not a run of its own
     assert res["runs"]["student"]["0"]["run"] == res["runs"][REFERENCE]["0"]["run"]
     assert not (out / "seed0" / "student").exists()
@@ -109,3 +110,6 @@ def test_shipped_results_match_the_current_recipe():
         budget_fingerprint(get_preset("cpu"), shipped["fraction"])))
     for name, row in shipped["summary"].items():
         assert np.isclose(row["psds1_mean"], np.mean(row["psds1_by_seed"])), name
+    # made on another encoder than the one shipped now: allowed only when it says so
+    if shipped["encoder"]["sha256"] != encoder_identity()["sha256"]:
+        assert "previous shipped encoder" in shipped["note"], shipped["note"]

@@ -22,6 +22,7 @@ run's PSDS and the verdicts); the package ships the ``cpu`` preset's file
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -36,7 +37,7 @@ from ..evaluation.bootstrap import paired_bootstrap
 from ..evaluation.inference import postprocess_scores, score_split
 from ..files import write_json
 from ..models.frame_cache import encode_splits
-from ..models.passt_lite import load_pretrained_encoder
+from ..models.passt_lite import SHIPPED_WEIGHTS, load_pretrained_encoder, shipped_encoder_recipe
 from ..presets import RECIPES, Preset, get_preset
 from .finetune import finetune
 from .reconstruction_pretraining import pretrain_context
@@ -167,7 +168,8 @@ def run_ablations(data_root, preset: "Preset | str", out_dir, seeds: Sequence[in
         results[name] = row
     res = {"command": command, "preset": p.name, "seeds": list(seeds), "reference": REFERENCE,
            "variants": names, "bootstrap_resamples": bootstrap, "fraction": fraction,
-           "fingerprint": budget_fingerprint(p, fraction), "data": str(data_root),
+           "fingerprint": budget_fingerprint(p, fraction), "encoder": encoder_identity(),
+           "data": str(data_root),
            "summary": results, "runs": {n: {str(s): r for s, r in v.items()} for n, v in runs.items()},
            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
            "torch": torch.__version__, "wall_seconds": time.time() - start,
@@ -198,6 +200,14 @@ def format_ablations(res: dict) -> str:
         lines.append(f"| {name} | {row['psds1_mean']:.3f} ({seeds1}) | {row['psds2_mean']:.3f} "
                      f"({seeds2}) | {verdict} |")
     return "\n".join(lines)
+
+
+def encoder_identity() -> dict:
+    """Which shipped PaSST-lite the variants' frame cache came from: its file's
+    SHA-256 and recorded tagging mAP. Results made on another encoder are not the
+    current encoder's (chapter 08 says so when the shipped file's differs)."""
+    return {"sha256": hashlib.sha256(SHIPPED_WEIGHTS.read_bytes()).hexdigest(),
+            "tagging_mAP": shipped_encoder_recipe()["mAP"]}
 
 
 def shipped_ablations() -> dict:
