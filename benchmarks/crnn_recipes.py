@@ -2,11 +2,13 @@
 
     python benchmarks/crnn_recipes.py --data data/desed_lite_cpu --out runs/crnn_recipes \\
         [--preset cpu] [--variants dcase,no_warmup,...] [--epochs 3] [--plan-epochs 10] [--seed 0]
+        [--geometry dcase|small]
 
 Every variant trains the preset's CRNN (``train_crnn``) for ``--epochs`` epochs of a
 run planned for ``--plan-epochs`` (the LR and consistency ramps are laid out over the
 planned run, as in the shipped run: ``stop_after_epoch``), with one change to its
-``Recipe`` (``recipe_overrides``). Printed per variant: the student's and the
+``Recipe`` (``recipe_overrides``), on the architecture ``--geometry`` names
+(``models.crnn.CRNN_GEOMETRIES``; default the preset's). Printed per variant: the student's and the
 teacher's validation PSDS1 after every epoch and the CPU minutes. A variant finished
 in --out is read back, not re-run.
 
@@ -26,6 +28,7 @@ import argparse
 import json
 from pathlib import Path
 
+from matsed_lite.models.crnn import CRNN_GEOMETRIES
 from matsed_lite.training.finetune import train_crnn
 
 VARIANTS = {
@@ -48,6 +51,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--plan-epochs", type=int, default=10,
                     help="the run the schedules are laid out for (the shipped CRNN's 10)")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--geometry", choices=list(CRNN_GEOMETRIES), default=None,
+                    help="the CRNN's architecture (default: the preset's crnn_geometry)")
     args = ap.parse_args(argv)
     names = args.variants.split(",")
     unknown = [n for n in names if n not in VARIANTS]   # refused before any training starts
@@ -63,7 +68,7 @@ def main(argv=None) -> dict:
             train_crnn(args.data, args.preset, out, seed=args.seed, epochs=args.plan_epochs,
                        resume=(out / "last.pt").is_file(), recipe=recipe,
                        recipe_overrides=overrides or None, stop_after_epoch=args.epochs,
-                       budget_clock="cpu")
+                       budget_clock="cpu", geometry=args.geometry)
             lines = [json.loads(x) for x in log.read_text().splitlines()]
         results[name] = lines[:args.epochs]
     print(f"\nCRNN, preset {args.preset}, seed {args.seed}: {args.epochs} epochs of a "

@@ -35,6 +35,8 @@ from pathlib import Path
 from . import __version__, commands
 from .presets import ENCODER_DATA_WORKERS, PRESETS
 
+CRNN_GEOMETRY_NAMES = ("dcase", "small")
+
 
 def _preset_arg(value: str) -> str:
     if value not in PRESETS:
@@ -185,6 +187,10 @@ def _add_training_commands(sub) -> None:
     p.add_argument("--recipe", default="crnn", choices=["crnn", "crnn_supervised"],
                    help="crnn: the DCASE mean teacher (default); crnn_supervised: plain "
                         "supervised training, no teacher, no augmentation")
+    # the keys of models.crnn.CRNN_GEOMETRIES (tests/test_crnn.py checks they agree)
+    p.add_argument("--geometry", choices=CRNN_GEOMETRY_NAMES, default=None,
+                   help="dcase: the baseline's 7 blocks, 80 ms frames; small: 4 blocks, 40 ms "
+                        "frames, dropout 0.1 (default: the preset's crnn_geometry)")
     p.add_argument("--budget-minutes", type=_positive_float, default=None,
                    help="end after the first epoch that ends past this much training time "
                         "(e.g. the MAT-SED-lite pipeline's, for a same-time comparison)")

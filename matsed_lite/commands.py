@@ -143,7 +143,8 @@ def cmd_train_crnn(args) -> int:
     return _run_stage(lambda: _print_result("crnn", train_crnn(
         args.data, get_preset(args.preset), args.out, seed=args.seed, epochs=args.epochs,
         resume=args.resume, classes=args.classes, recipe=args.recipe,
-        budget_minutes=args.budget_minutes, budget_clock=args.budget_clock)))
+        budget_minutes=args.budget_minutes, budget_clock=args.budget_clock,
+        geometry=args.geometry)))
 
 
 def cmd_train(args) -> int:

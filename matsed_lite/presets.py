@@ -77,6 +77,7 @@ class Preset:
     stage2_epochs: int      # mean teacher, everything trains
     crnn_epochs: int        # the CRNN baseline, same recipe
     crnn_activation: str    # "glu" (the DCASE baseline) or "relu" (lite: see models.crnn)
+    crnn_geometry: str      # a key of models.crnn.CRNN_GEOMETRIES: "dcase" or "small"
     batch_strong: int       # clips per fine-tuning step: strong, weak, unlabeled
     batch_weak: int
     batch_unlabeled: int
@@ -168,6 +169,7 @@ SMOKE = Preset(
     context_dim=128, context_depth=2, context_heads=4, context_mlp_ratio=1.0,
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=2, stage1_epochs=2, stage2_epochs=2, crnn_epochs=2, crnn_activation="relu",
+    crnn_geometry="dcase",
     batch_strong=4, batch_weak=2, batch_unlabeled=4,
     encoder_epochs=2, encoder_batch=8,
     encoder_broad_epochs=2, encoder_clips_per_epoch=16, encoder_broad_val_clips=8,
@@ -191,6 +193,7 @@ CPU = Preset(
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     frames_per_token=5, mask_ratio=0.75, mask_block=5,
     pretrain_epochs=10, stage1_epochs=6, stage2_epochs=4, crnn_epochs=4, crnn_activation="relu",
+    crnn_geometry="dcase",
     batch_strong=8, batch_weak=4, batch_unlabeled=8,
     encoder_epochs=20, encoder_batch=32,
     encoder_broad_epochs=60, encoder_clips_per_epoch=3200, encoder_broad_val_clips=512,
@@ -210,6 +213,7 @@ GPU = Preset(
     context_dim=128, context_depth=3, context_heads=4, context_mlp_ratio=1.0,
     frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=60, crnn_activation="relu",
+    crnn_geometry="dcase",
     batch_strong=12, batch_weak=12, batch_unlabeled=24,
     encoder_epochs=40, encoder_batch=64,
     encoder_broad_epochs=60, encoder_clips_per_epoch=12800, encoder_broad_val_clips=1024,
@@ -232,6 +236,7 @@ PAPER = Preset(
     context_dim=768, context_depth=3, context_heads=12, context_mlp_ratio=1.0,
     frames_per_token=10, mask_ratio=0.75, mask_block=10,
     pretrain_epochs=15, stage1_epochs=15, stage2_epochs=30, crnn_epochs=200, crnn_activation="glu",
+    crnn_geometry="dcase",
     batch_strong=4, batch_weak=4, batch_unlabeled=4,
     encoder_epochs=40, encoder_batch=32,
     encoder_broad_epochs=40, encoder_clips_per_epoch=20000, encoder_broad_val_clips=1000,

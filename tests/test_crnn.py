@@ -62,9 +62,46 @@ def test_from_preset_and_parameter_count():
     assert out["frame_probs"].shape == (1, 250, 10)
 
 
+def test_frequency_pools_spread_the_halvings_over_the_blocks():
+    # 7 blocks: the baseline's x2 per block (64 mels: the last block keeps its bin)
+    assert frequency_pools(128, 7) == ((2, 2), (2, 2)) + ((1, 2),) * 5
+    assert frequency_pools(64, 7) == ((2, 2), (2, 2)) + ((1, 2),) * 4 + ((1, 1),)
+    # fewer blocks take more than one halving each, earlier blocks first
+    assert frequency_pools(64, 4, (2, 1, 1, 1)) == ((2, 4), (1, 4), (1, 2), (1, 2))
+    assert frequency_pools(128, 4, (1, 1, 1, 1)) == ((1, 4), (1, 4), (1, 4), (1, 2))
+    # floor pooling: 1000 bins end at one (1000/4/4/2/2/2/2/2 floored)
+    pools = frequency_pools(1000, 7)
+    f = 1000
+    for _, pf in pools:
+        f //= pf
+    assert f == 1
+
+
+def test_small_geometry_from_preset():
+    m = CRNN.from_preset("cpu", 10, geometry="small").eval()
+    assert m.filters == (16, 32, 64, 128) and m.time_downsampling == 2
+    assert m.pools == ((2, 4), (1, 4), (1, 2), (1, 2)) and m.dropout.p == 0.1
+    assert m.activation == "relu"                          # the preset's activation
+    assert m(torch.randn(2, 64, 500))["frame_probs"].shape == (2, 250, 10)
+    # the preset's own geometry is the default; the paper preset keeps the baseline
+    assert CRNN.from_preset("paper", 10).filters == (16, 32, 64, 128, 128, 128, 128)
+    assert CRNN.from_preset("cpu", 10).config()["filters"] == [16, 32, 64, 128, 128, 128, 128]
+    with pytest.raises(ValueError, match="unknown CRNN geometry 'huge'; choose from dcase, small"):
+        CRNN.from_preset("cpu", 10, geometry="huge")
+
+
+def test_cli_geometry_choices_are_the_geometries():
+    from matsed_lite.cli import CRNN_GEOMETRY_NAMES
+    from matsed_lite.models.crnn import CRNN_GEOMETRIES
+
+    assert tuple(CRNN_GEOMETRIES) == CRNN_GEOMETRY_NAMES
+
+
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="cannot reduce"):
-        frequency_pools(1000)
+    with pytest.raises(ValueError, match="1 blocks cannot reduce 64 mel bins"):
+        frequency_pools(64, 1, (1,))
+    with pytest.raises(ValueError, match="2 time pools for 3 blocks"):
+        frequency_pools(64, 3, (2, 1))
     with pytest.raises(ValueError, match="not 1"):
         CRNN(64, 10, pools=((2, 2),) * 7)
     with pytest.raises(ValueError, match=r"\(B, 64, T\)"):
@@ -110,10 +147,36 @@ def test_checkpoint_round_trip_keeps_the_activation(tmp_path):
     assert back.activation == "relu" and info["crnn_activation"] == "relu"
     x = torch.randn(1, 64, 120)
     torch.testing.assert_close(back(x)["frame_probs"], m(x)["frame_probs"])
-    # A model saved before the activation was recorded is the DCASE GLU CRNN.
+    # A model saved before the architecture and activation were recorded is the DCASE GLU CRNN.
     ck = torch.load(tmp_path / "model.pt", weights_only=True)
     g = CRNN.from_preset("cpu", 3, activation="glu")
     ck.pop("crnn_activation")
+    ck.pop("crnn_config")
     ck["model"] = ck["student"] = g.state_dict()
     torch.save(ck, tmp_path / "model.pt")
     assert load_model(tmp_path)[0].activation == "glu"
+
+
+def test_checkpoint_records_the_geometry(tmp_path):
+    """A small-geometry model loads as itself whatever the preset's geometry is; a
+    broken crnn_config is named."""
+    from matsed_lite.files import CheckpointError
+    from matsed_lite.models.checkpoints import load_model, save_model
+    from matsed_lite.presets import get_preset
+
+    torch.manual_seed(0)
+    m = CRNN.from_preset("cpu", 3, geometry="small").eval()
+    best = {"teacher": None, "model": m.state_dict(), "epoch": 1, "metrics": {}}
+    save_model(tmp_path, "crnn", m, best, ["a", "b", "c"], get_preset("cpu"), "crnn", None, {})
+    back, info = load_model(tmp_path)
+    assert back.filters == (16, 32, 64, 128) and back.time_downsampling == 2
+    assert info["crnn_config"]["pools"] == [[2, 4], [1, 4], [1, 2], [1, 2]]
+    assert info["frame_hop"] == pytest.approx(0.04)
+    x = torch.randn(1, 64, 120)
+    torch.testing.assert_close(back(x)["frame_probs"], m(x)["frame_probs"])
+    ck = torch.load(tmp_path / "model.pt", weights_only=True)
+    ck["crnn_config"]["filters"] = [16, 32]               # 2 filters for 4 pools
+    torch.save(ck, tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match=r"model\.pt: its crnn_config does not build a CRNN "
+                                              r"\(4 pools for 2 conv blocks\)"):
+        load_model(tmp_path)

@@ -327,6 +327,22 @@ def test_crnn_trains_through_the_same_step(data_root, tmp_path):
     assert info["kind"] == "crnn" and getattr(model, "time_downsampling", 1) == 4
 
 
+def test_crnn_geometry_is_trained_recorded_and_held_on_resume(data_root, tmp_path):
+    """train_crnn(geometry="small"): 40 ms frames, the architecture in model.pt and
+    recipe.json, and a resume under another geometry refused."""
+    res = train_crnn(data_root, PRESET, tmp_path / "small", epochs=1, progress=False,
+                     geometry="small", recipe="crnn_supervised")
+    assert res["geometry"] == "small" and res["crnn_config"]["filters"] == [16, 32, 64, 128]
+    assert res["frame_hop"] == pytest.approx(0.04)
+    model, info = load_model(tmp_path / "small")
+    assert model.time_downsampling == 2 and info["frame_hop"] == pytest.approx(0.04)
+    with pytest.raises(ValueError, match="geometry"):
+        train_crnn(data_root, PRESET, tmp_path / "small", epochs=1, progress=False, resume=True,
+                   recipe="crnn_supervised")
+    with pytest.raises(ValueError, match="unknown CRNN geometry 'big'"):
+        train_crnn(data_root, PRESET, tmp_path / "big", epochs=1, progress=False, geometry="big")
+
+
 def test_crnn_recipe_overrides_take_effect_and_are_recorded(data_root, tmp_path):
     """train_crnn(recipe_overrides=...) (benchmarks/crnn_recipes.py): without the ramp
     driving the learning rate, the first epoch runs at the full rate; a resume with

@@ -66,8 +66,15 @@ def load_model(path, map_location="cpu", which: str = "model"):
     p = get_preset(ck["preset"])
     classes = list(ck["classes"])
     if ck["kind"] == "crnn":
-        # models saved before the activation was recorded are the DCASE GLU CRNN
-        model = CRNN.from_preset(p, len(classes), activation=ck.get("crnn_activation", "glu"))
+        if "crnn_config" in ck:
+            try:
+                model = CRNN(p.n_mels, len(classes), **dict(ck["crnn_config"]))
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"{path}: its crnn_config does not build a CRNN "
+                                      f"({str(exc).splitlines()[0][:160]})") from None
+        else:   # saved before the architecture was recorded: the DCASE geometry
+            # (and before the activation was recorded: the DCASE GLU CRNN)
+            model = CRNN(p.n_mels, len(classes), activation=ck.get("crnn_activation", "glu"))
     else:
         encoder = rebuild_encoder(ck, p)
         model = MATSEDLite.from_preset(p, len(classes), encoder=encoder, pos=ck.get("pos", "relative"))
@@ -97,6 +104,7 @@ def save_model(out_dir: Path, kind: str, model: nn.Module, best: dict, classes, 
         ck.update(encoder_record(enc))
     if kind == "crnn":
         ck["crnn_activation"] = model.activation
+        ck["crnn_config"] = model.config()
     ck["frame_hop"] = output_hop(model, p)
     return save_torch(ck, out_dir / MODEL_FILE)
 

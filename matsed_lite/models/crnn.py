@@ -21,8 +21,8 @@ Two details follow the baseline's code rather than its description:
   weighted average over time whatever the softmax axis; ``attention_softmax=
   "time"`` gives the textbook softmax over time instead.
 
-``activation="relu"`` puts a ReLU where the GLU is, the one change the lite
-presets make (``Preset.crnn_activation``). Measured on DESED-lite cpu, plain
+``activation="relu"`` puts a ReLU where the GLU is (``Preset.crnn_activation``;
+the lite presets use it). Measured on DESED-lite cpu, plain
 supervised (strong-frame BCE, 12 clips a step, one seed; validation frame mAP;
 ``benchmarks/crnn_blocks.py``): after 150 steps GLU 0.29, ReLU 0.37, with the
 short classes (alarm, cat, dog, speech) near chance (0.06-0.12) with GLU and
@@ -30,6 +30,13 @@ short classes (alarm, cat, dog, speech) near chance (0.06-0.12) with GLU and
 frames and dropping the min-max scaling did not help. The baseline trains 200
 epochs; at a budget of a few hundred steps its GLU blocks barely start on
 short events.
+
+``geometry="small"`` (``CRNN_GEOMETRIES``, ``Preset.crnn_geometry``) is a lighter
+CRNN for such budgets: 4 ReLU blocks (16, 32, 64, 128 filters), time pooled x2 once
+(40 ms frames at the lite hop), dropout 0.1, the same GRU and heads. Trained plainly
+(``crnn_supervised``) on DESED-lite cpu it reached validation PSDS1 0.17, 0.28, 0.52,
+0.59 after epochs 1-4 (16 CPU-minutes, one seed) where the DCASE geometry had 0.02,
+0.09, 0.21 after 3 (``benchmarks/crnn_recipes.py``).
 
 The baseline's BatchNorm has momentum 0.99 in PyTorch's convention (a Keras
 port: running statistics follow almost only the last batch); here PyTorch's
@@ -59,25 +66,35 @@ class GLU(nn.Module):
 
 def frequency_pools(n_mels: int, n_blocks: int = len(DCASE_POOLS),
                     time_pools=(2, 2, 1, 1, 1, 1, 1)) -> tuple:
-    """DCASE pools with the frequency pooling adapted to ``n_mels``.
+    """DCASE pools with the frequency pooling adapted to ``n_mels`` and the block count.
 
-    Each block halves the frequency axis (floor) while more than one bin is
-    left, and pools by 1 after: 128 mels (the baseline) pool in all 7 blocks,
-    64 mels in the first 6 and the last block keeps its single bin. The time
-    pooling stays the baseline's (x2, x2, then 1): 4x fewer frames."""
+    The frequency axis is halved (floor) k = floor(log2(n_mels)) times in all, which
+    leaves one bin; the halvings are spread over the blocks, earlier blocks taking
+    the extra ones. 128 mels in 7 blocks (the baseline): x2 in every block; 64 mels
+    in 7 blocks: x2 in the first 6, the last keeps its single bin; 64 mels in 4
+    blocks: x4, x4, x2, x2. The time pools are the caller's (the baseline's x2, x2,
+    then 1: 4x fewer frames)."""
     if len(time_pools) != n_blocks:
         raise ValueError(f"{len(time_pools)} time pools for {n_blocks} blocks")
-    pools, f = [], int(n_mels)
-    for t in time_pools:
-        if f > 1:
-            pools.append((int(t), 2))
-            f //= 2
-        else:
-            pools.append((int(t), 1))
-    if f != 1:
-        raise ValueError(f"{n_blocks} blocks of frequency pooling x2 cannot reduce {n_mels} mel bins "
-                         f"to 1 (left: {f}); use more blocks or fewer mels")
-    return tuple(pools)
+    if int(n_mels) < 1 or n_blocks < 1:
+        raise ValueError(f"need n_mels >= 1 and at least one block, got {n_mels} and {n_blocks}")
+    k = int(n_mels).bit_length() - 1              # floor(log2(n_mels))
+    halvings = [k // n_blocks + (1 if i < k % n_blocks else 0) for i in range(n_blocks)]
+    if max(halvings) > 3:
+        raise ValueError(f"{n_blocks} blocks cannot reduce {n_mels} mel bins to 1 with pools of "
+                         f"at most x8 per block; use more blocks or fewer mels")
+    return tuple((int(t), 2 ** h) for t, h in zip(time_pools, halvings))
+
+
+# Named geometries (``Preset.crnn_geometry``, ``train-crnn --geometry``): the conv
+# filters, the time pooling and the dropout. The frequency pooling follows n_mels.
+CRNN_GEOMETRIES = {
+    # the DCASE 2023 baseline: 7 blocks, 4x fewer frames (80 ms at the lite hop), dropout 0.5
+    "dcase": {"filters": DCASE_FILTERS, "time_pools": (2, 2, 1, 1, 1, 1, 1), "dropout": 0.5},
+    # 4 blocks, 2x fewer frames (40 ms at the lite hop), dropout 0.1: what a few hundred
+    # steps can train (benchmarks/crnn_recipes.py --geometry small)
+    "small": {"filters": (16, 32, 64, 128), "time_pools": (2, 1, 1, 1), "dropout": 0.1},
+}
 
 
 class CRNN(nn.Module):
@@ -113,6 +130,7 @@ class CRNN(nn.Module):
         if attention_softmax not in ("classes", "time"):
             raise ValueError(f"attention_softmax must be 'classes' or 'time', got {attention_softmax!r}")
         self.n_mels, self.n_classes = n_mels, n_classes
+        self.filters = tuple(int(c) for c in filters)
         self.pools = pools
         self.attention_softmax = attention_softmax
         self.activation = activation
@@ -138,13 +156,29 @@ class CRNN(nn.Module):
         self.dense_softmax = nn.Linear(2 * rnn_hidden, n_classes)
 
     @classmethod
-    def from_preset(cls, preset, n_classes: int, **kwargs) -> "CRNN":
-        """The baseline for a preset's log-mels: 64 mels (lite presets) pool the
-        frequency axis in 6 blocks, 128 (paper) in all 7; the activation is the
-        preset's ``crnn_activation`` unless given."""
+    def from_preset(cls, preset, n_classes: int, geometry: str | None = None, **kwargs) -> "CRNN":
+        """The CRNN for a preset's log-mels: the preset's ``crnn_geometry`` (or
+        ``geometry``, a key of ``CRNN_GEOMETRIES``) with its frequency pooling adapted
+        to n_mels; the activation is the preset's ``crnn_activation`` unless given."""
         p = get_preset(preset)
+        name = p.crnn_geometry if geometry is None else geometry
+        if name not in CRNN_GEOMETRIES:
+            raise ValueError(f"unknown CRNN geometry {name!r}; choose from {', '.join(CRNN_GEOMETRIES)}")
+        g = CRNN_GEOMETRIES[name]
         kwargs.setdefault("activation", p.crnn_activation)
+        kwargs.setdefault("filters", g["filters"])
+        kwargs.setdefault("dropout", g["dropout"])
+        kwargs.setdefault("pools", frequency_pools(p.n_mels, len(g["filters"]), g["time_pools"]))
         return cls(p.n_mels, n_classes, **kwargs)
+
+    def config(self) -> dict:
+        """The keyword arguments that rebuild this architecture (with n_mels, n_classes);
+        recorded in model.pt so a model loads whatever the preset says today."""
+        return {"filters": list(self.filters), "pools": [list(p) for p in self.pools],
+                "rnn_hidden": self.rnn.hidden_size, "rnn_layers": self.rnn.num_layers,
+                "dropout": self.dropout.p, "rnn_dropout": self.rnn.dropout,
+                "attention_softmax": self.attention_softmax,
+                "activation": self.activation}
 
     @staticmethod
     def normalise(mel: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ from ..data.stores import FrameStore, MelStore, pool_stores
 from ..evaluation.ground_truth import split_ground_truth
 from ..files import write_json
 from ..models.checkpoints import MODEL_FILE, load_model, output_hop, save_model
-from ..models.crnn import CRNN
+from ..models.crnn import CRNN, CRNN_GEOMETRIES
 from ..models.frame_cache import encode_splits
 from ..models.global_local import GlobalLocalFusion
 from ..models.matsed import MATSEDLite
@@ -293,7 +293,7 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                classes: Sequence[str] | None = None, lr: float = 1e-3, device=None,
                stop_after_epoch: int | None = None, recipe: str = "crnn",
                budget_minutes: float | None = None, budget_clock: str = "wall",
-               recipe_overrides: dict | None = None) -> dict:
+               recipe_overrides: dict | None = None, geometry: str | None = None) -> dict:
     """The DCASE baseline CRNN trained by the same mean-teacher code on the same
     mixed batches (recipe ``crnn``: no AT head, DCASE consistency terms, the
     exp ramp warming up both w_cons and the learning rate), or, with recipe
@@ -304,7 +304,8 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     another run, e.g. the MAT-SED-lite pipeline it is compared with. ``budget_clock``
     "cpu" counts the process's CPU time instead of wall time (a shared machine).
     ``recipe_overrides`` replaces fields of the recipe, as in ``finetune``.
-    Writes model.pt, recipe.json and the engine's files like ``finetune``."""
+    ``geometry`` picks the architecture (``models.crnn.CRNN_GEOMETRIES``; default
+    the preset's ``crnn_geometry``). Writes model.pt, recipe.json and the engine's files like ``finetune``."""
     t_start = time.perf_counter()
     p = get_preset(preset)
     if recipe not in ("crnn", "crnn_supervised"):
@@ -313,6 +314,9 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     epochs = int(p.crnn_epochs if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    geometry = p.crnn_geometry if geometry is None else geometry
+    if geometry not in CRNN_GEOMETRIES:
+        raise ValueError(f"unknown CRNN geometry {geometry!r}; choose from {', '.join(CRNN_GEOMETRIES)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(str(device)) if device is not None else pick_device()
@@ -326,12 +330,13 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                              **({"recipe": recipe_name} if recipe_name != "crnn" else {}),
                              **({"activation": p.crnn_activation}
                                 if p.crnn_activation != "glu" else {}),
+                             **({"geometry": geometry} if geometry != "dcase" else {}),
                              **({"budget_minutes": budget_minutes,
                                  "budget_clock": budget_clock} if budget_minutes else {}),
                              **({"recipe_overrides": dict(recipe_overrides)}
                                 if recipe_overrides else {})},
                    resume)
-    model = CRNN.from_preset(p, len(classes))
+    model = CRNN.from_preset(p, len(classes), geometry=geometry)
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
     val_store = MelStore(ds["validation"], p)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
@@ -356,6 +361,7 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
             "budget_minutes": budget_minutes, "budget_clock": budget_clock,
             "data_root": str(data_root), "lr": {"all": lr}, "steps_per_epoch": steps,
             "batch": _batch_sizes(p), "recipe": asdict(recipe), "frame_hop": hop,
-            "activation": model.activation,
+            "activation": model.activation, "geometry": geometry,
+            "crnn_config": model.config(),
             "ema_max_alpha": ema_max_alpha_for(epochs * steps) if recipe.teacher else None}
     return _finish(out_dir, res, info, model, classes, p, "crnn", "crnn", None, t_start)
