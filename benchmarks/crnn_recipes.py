@@ -13,9 +13,10 @@ teacher's validation PSDS1 after every epoch and the CPU minutes. A variant fini
 in --out is read back, not re-run.
 
 Variants:
-    dcase        the shipped recipe: the exp ramp warms up w_cons AND the learning rate
-                 over the first quarter of the planned run
-    no_warmup    the learning rate is 1e-3 from the first step (w_cons still ramps)
+    dcase        the DCASE baseline's recipe: the exp ramp warms up w_cons AND the learning
+                 rate over the first quarter of the planned run
+    no_warmup    the recipe as shipped (``RECIPES["crnn"]``): the learning rate is 1e-3
+                 from the first step (w_cons still ramps)
     no_warmup_light  no_warmup, and no mixup, no FilterAugment / frequency warp
     supervised   ``crnn_supervised``: BCE on strong and weak clips, no teacher, no
                  augmentation (the yardstick)
@@ -32,8 +33,8 @@ from matsed_lite.models.crnn import CRNN_GEOMETRIES
 from matsed_lite.training.finetune import train_crnn
 
 VARIANTS = {
-    "dcase": ("crnn", {}),
-    "no_warmup": ("crnn", {"lr_follows_ramp": False}),
+    "dcase": ("crnn", {"lr_follows_ramp": True}),
+    "no_warmup": ("crnn", {}),
     "no_warmup_light": ("crnn", {"lr_follows_ramp": False, "mixup_p": 0.0,
                                  "spec_augment": False}),
     "supervised": ("crnn_supervised", {}),

@@ -49,7 +49,7 @@ def test_instance_normalisation_removes_gain_and_offset(model):
 
 
 def test_from_preset_and_parameter_count():
-    small = CRNN.from_preset("cpu", 10, activation="glu")
+    small = CRNN.from_preset("cpu", 10, geometry="dcase", activation="glu")
     paper = CRNN.from_preset("paper", 10)
     assert small.pools[-1] == (1, 1) and all(f == 2 for _, f in small.pools[:6])
     assert all(f == 2 for _, f in paper.pools)
@@ -83,9 +83,11 @@ def test_small_geometry_from_preset():
     assert m.pools == ((2, 4), (1, 4), (1, 2), (1, 2)) and m.dropout.p == 0.1
     assert m.activation == "relu"                          # the preset's activation
     assert m(torch.randn(2, 64, 500))["frame_probs"].shape == (2, 250, 10)
-    # the preset's own geometry is the default; the paper preset keeps the baseline
+    # the preset's own geometry is the default: small at the lite presets, the
+    # baseline's at paper
     assert CRNN.from_preset("paper", 10).filters == (16, 32, 64, 128, 128, 128, 128)
-    assert CRNN.from_preset("cpu", 10).config()["filters"] == [16, 32, 64, 128, 128, 128, 128]
+    assert CRNN.from_preset("cpu", 10).config()["filters"] == [16, 32, 64, 128]
+    assert CRNN.from_preset("cpu", 10, geometry="dcase").time_downsampling == 4
     with pytest.raises(ValueError, match="unknown CRNN geometry 'huge'; choose from dcase, small"):
         CRNN.from_preset("cpu", 10, geometry="huge")
 
@@ -149,7 +151,7 @@ def test_checkpoint_round_trip_keeps_the_activation(tmp_path):
     torch.testing.assert_close(back(x)["frame_probs"], m(x)["frame_probs"])
     # A model saved before the architecture and activation were recorded is the DCASE GLU CRNN.
     ck = torch.load(tmp_path / "model.pt", weights_only=True)
-    g = CRNN.from_preset("cpu", 3, activation="glu")
+    g = CRNN.from_preset("cpu", 3, geometry="dcase", activation="glu")
     ck.pop("crnn_activation")
     ck.pop("crnn_config")
     ck["model"] = ck["student"] = g.state_dict()

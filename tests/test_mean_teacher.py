@@ -324,7 +324,8 @@ def test_crnn_trains_through_the_same_step(data_root, tmp_path):
     log = json.loads((tmp_path / "crnn" / "log.jsonl").read_text().splitlines()[0])
     assert "train/cons_frames" in log and "train/cons_at" not in log and "train/sup_at" not in log
     model, info = load_model(tmp_path / "crnn")
-    assert info["kind"] == "crnn" and getattr(model, "time_downsampling", 1) == 4
+    # the smoke preset's geometry ("small"): 40 ms frames, 2x fewer than the log-mel's
+    assert info["kind"] == "crnn" and model.time_downsampling == 2
 
 
 def test_crnn_geometry_is_trained_recorded_and_held_on_resume(data_root, tmp_path):
@@ -338,17 +339,17 @@ def test_crnn_geometry_is_trained_recorded_and_held_on_resume(data_root, tmp_pat
     assert model.time_downsampling == 2 and info["frame_hop"] == pytest.approx(0.04)
     with pytest.raises(ValueError, match="geometry"):
         train_crnn(data_root, PRESET, tmp_path / "small", epochs=1, progress=False, resume=True,
-                   recipe="crnn_supervised")
+                   recipe="crnn_supervised", geometry="dcase")
     with pytest.raises(ValueError, match="unknown CRNN geometry 'big'"):
         train_crnn(data_root, PRESET, tmp_path / "big", epochs=1, progress=False, geometry="big")
 
 
 def test_crnn_recipe_overrides_take_effect_and_are_recorded(data_root, tmp_path):
     """train_crnn(recipe_overrides=...) (benchmarks/crnn_recipes.py): without the ramp
-    driving the learning rate, the first epoch runs at the full rate; a resume with
+    driving the learning rate (the recipe's default), the first epoch runs at the full rate; a resume with
     other overrides is refused."""
     ramped = train_crnn(data_root, PRESET, tmp_path / "ramped", epochs=12, progress=False,
-                        stop_after_epoch=1)
+                        stop_after_epoch=1, recipe_overrides={"lr_follows_ramp": True})
     flat = train_crnn(data_root, PRESET, tmp_path / "flat", epochs=12, progress=False,
                       stop_after_epoch=1, recipe_overrides={"lr_follows_ramp": False})
     lr = {k: json.loads((tmp_path / k / "log.jsonl").read_text().splitlines()[0])["lr"]

@@ -73,7 +73,8 @@ def ship(run_dir, command: str, out_dir=None, extra: dict | None = None) -> dict
             r = json.loads(f.read_text())
             stages[ck["kind"] if stage == "." else stage] = {k: r.get(k) for k in ("epochs", "epochs_done", "best_epoch", "best",
                                                    "best_val_masked_mse", "lr", "lr_scale",
-                                                   "teacher_features", "seconds", "curves")
+                                                   "teacher_features", "seconds", "curves",
+                                                   "recipe", "geometry")
                              if k in r}
     check = sed_check(model_path, ck["preset"])
     recipe = {"command": command, "preset": ck["preset"], "classes": ck["classes"],
