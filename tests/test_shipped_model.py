@@ -36,6 +36,24 @@ def test_matsed_matches_the_current_cpu_preset():
     assert info["encoder_config"]["dim"] == p.encoder_dim
 
 
+def test_crnn_matches_the_current_cpu_preset_and_recipe():
+    """The shipped CRNN is what `train-crnn --preset cpu` trains today: the preset's
+    geometry and the current crnn recipe (re-ship when either changes)."""
+    import json
+    from dataclasses import asdict
+
+    from matsed_lite.models.crnn import CRNN
+    from matsed_lite.presets import RECIPES
+
+    model, info = load_shipped_model("crnn")
+    p = get_preset("cpu")
+    assert info["crnn_config"] == CRNN.from_preset(p, len(info["classes"])).config()
+    stage = shipped_model_recipe("crnn")["stages"]["crnn"]
+    assert stage["geometry"] == p.crnn_geometry
+    assert stage["recipe"] == json.loads(json.dumps(asdict(RECIPES["crnn"])))
+    assert info["frame_hop"] == pytest.approx(p.frame_hop_seconds * model.time_downsampling)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_shipped_weights_still_score_the_recorded_check(kind, tmp_path):
     """Regenerates the first N validation clips and re-scores them: fails if the data
