@@ -97,6 +97,13 @@ CRNN_GEOMETRIES = {
 }
 
 
+def crnn_geometry(name: str) -> dict:
+    """The geometry ``name`` of ``CRNN_GEOMETRIES``; an unknown name is refused, naming the choices."""
+    if name not in CRNN_GEOMETRIES:
+        raise ValueError(f"unknown CRNN geometry {name!r}; choose from {', '.join(CRNN_GEOMETRIES)}")
+    return CRNN_GEOMETRIES[name]
+
+
 class CRNN(nn.Module):
     """DCASE 2023 baseline CRNN. ``forward(mel)`` returns the keys of
     ``MATSEDLite.forward`` that apply:
@@ -161,10 +168,7 @@ class CRNN(nn.Module):
         ``geometry``, a key of ``CRNN_GEOMETRIES``) with its frequency pooling adapted
         to n_mels; the activation is the preset's ``crnn_activation`` unless given."""
         p = get_preset(preset)
-        name = p.crnn_geometry if geometry is None else geometry
-        if name not in CRNN_GEOMETRIES:
-            raise ValueError(f"unknown CRNN geometry {name!r}; choose from {', '.join(CRNN_GEOMETRIES)}")
-        g = CRNN_GEOMETRIES[name]
+        g = crnn_geometry(p.crnn_geometry if geometry is None else geometry)
         kwargs.setdefault("activation", p.crnn_activation)
         kwargs.setdefault("filters", g["filters"])
         kwargs.setdefault("dropout", g["dropout"])

@@ -22,7 +22,7 @@ from ..data.stores import FrameStore, MelStore, pool_stores
 from ..evaluation.ground_truth import split_ground_truth
 from ..files import write_json
 from ..models.checkpoints import MODEL_FILE, load_model, output_hop, save_model
-from ..models.crnn import CRNN, CRNN_GEOMETRIES
+from ..models.crnn import CRNN, crnn_geometry
 from ..models.frame_cache import encode_splits
 from ..models.global_local import GlobalLocalFusion
 from ..models.matsed import MATSEDLite
@@ -315,8 +315,7 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     geometry = p.crnn_geometry if geometry is None else geometry
-    if geometry not in CRNN_GEOMETRIES:
-        raise ValueError(f"unknown CRNN geometry {geometry!r}; choose from {', '.join(CRNN_GEOMETRIES)}")
+    crnn_geometry(geometry)   # refused before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(str(device)) if device is not None else pick_device()
