@@ -2,15 +2,17 @@
 
 log-mel (B, n_mels, T)
   -> per-instance min-max normalisation to [0, 1]
-  -> 7 conv blocks: Conv 3x3 -> BatchNorm (eps 1e-3) -> GLU (or ReLU) -> Dropout -> AvgPool (time, freq)
-     filters 16, 32, 64, 128, 128, 128, 128; time pooled x2 twice (x4 in all),
-     frequency pooled x2 until one bin is left
-  -> (B, T/4, 128) -> 2-layer bidirectional GRU, 128 per direction -> Dropout
+  -> conv blocks: Conv 3x3 -> BatchNorm (eps 1e-3) -> GLU (or ReLU) -> Dropout -> AvgPool (time, freq),
+     frequency pooled until one bin is left; the geometry (``CRNN_GEOMETRIES``) sets the rest:
+       dcase  (the baseline, ``paper``): 7 blocks, filters 16, 32, 64, 128, 128, 128, 128,
+              time pooled x2 twice (x4), dropout 0.5
+       small  (the lite presets): 4 blocks, filters 16, 32, 64, 128, time pooled x2 once, dropout 0.1
+  -> (B, T', 128) -> 2-layer bidirectional GRU, 128 per direction -> Dropout
   -> strong: sigmoid(Linear(256 -> K)) per frame
   -> weak:   attention pooling over time of the strong output
 
 It is what "a conventional SED model, trained from scratch" looks like: about
-a million parameters, against MAT-SED's pre-trained transformer encoder.
+a million parameters (0.6 M small), against MAT-SED's pre-trained transformer encoder.
 
 Two details follow the baseline's code rather than its description:
 * GLU: out = Linear_c(x) * sigmoid(x), a 1x1 linear map over channels gated
