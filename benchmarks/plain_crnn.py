@@ -61,12 +61,10 @@ def load_wave(path: Path) -> np.ndarray:
     return np.pad(x[:n], (0, max(0, n - len(x))))
 
 
-def find_audio(root: Path, folder_hint: str, name: str) -> Path:
-    hits = list((root / "audio").rglob(name))
-    hits = [h for h in hits if folder_hint in str(h.parent)] or hits
-    if not hits:
-        raise FileNotFoundError(f"{name}: listed in the {folder_hint} metadata but not under {root}/audio")
-    return hits[0]
+def audio_files(root: Path, folder_hint: str) -> dict:
+    """name -> path of the audio files under a folder of ``root/audio`` whose path holds
+    ``folder_hint`` (the split: real DESED's ``synthetic21_train``, DESED-lite's ``synth_train``)."""
+    return {p.name: p for p in (root / "audio").rglob("*") if p.is_file() and folder_hint in str(p.parent)}
 
 
 class LogMel(nn.Module):
@@ -101,8 +99,12 @@ class PlainCRNN(nn.Module):
 
 
 def features(root: Path, rows_by_file: dict, hint: str, logmel: LogMel) -> tuple[list, torch.Tensor]:
-    names = sorted(rows_by_file)
-    waves = torch.from_numpy(np.stack([load_wave(find_audio(root, hint, n)) for n in names]))
+    names, files = sorted(rows_by_file), audio_files(root, hint)
+    missing = [n for n in names if n not in files]
+    if missing:
+        raise FileNotFoundError(f"{root}/audio: no *{hint}* folder holds {', '.join(missing[:5])} "
+                                f"({len(missing)} files listed in the metadata)")
+    waves = torch.from_numpy(np.stack([load_wave(files[n]) for n in names]))
     with torch.no_grad():
         feats = torch.cat([logmel(waves[i:i + 32]) for i in range(0, len(waves), 32)])
     return names, feats.transpose(1, 2)                   # (N, 500, 64)

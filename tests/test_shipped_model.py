@@ -1,8 +1,12 @@
 """The trained models shipped with the package: loadable, small, and not stale."""
+import json
+from dataclasses import asdict
+
 import pytest
 import torch
 
-from matsed_lite.presets import get_preset
+from matsed_lite.models.crnn import CRNN
+from matsed_lite.presets import RECIPES, get_preset
 from matsed_lite.evaluation.shipped import CHECK_TOLERANCE, sed_check
 from matsed_lite.models.checkpoints import (load_shipped_model, shipped_model_path,
                                             shipped_model_recipe)
@@ -39,12 +43,6 @@ def test_matsed_matches_the_current_cpu_preset():
 def test_crnn_matches_the_current_cpu_preset_and_recipe():
     """The shipped CRNN is what `train-crnn --preset cpu` trains today: the preset's
     geometry and the current crnn recipe (re-ship when either changes)."""
-    import json
-    from dataclasses import asdict
-
-    from matsed_lite.models.crnn import CRNN
-    from matsed_lite.presets import RECIPES
-
     model, info = load_shipped_model("crnn")
     p = get_preset("cpu")
     assert info["crnn_config"] == CRNN.from_preset(p, len(info["classes"])).config()
