@@ -16,7 +16,10 @@ Keyboard_typing, Farm_animal, Percussion, Melodic_instrument. Every source file
 belongs to one side: about three quarters of each class's files (and of the
 backgrounds) feed the training splits, the rest the validation split, so
 validation scores sounds the model never heard (other prompts, other keys,
-other animals and instruments, other backgrounds).
+other animals and instruments, other backgrounds). With ``--shared-sources``
+both sides draw from all the files instead: validation then mixes, at other
+times and levels and over other backgrounds' stretches, the very recordings the
+training clips were made of, as a folder cut from one collection often does.
 
 Clips are mixed the way DESED's soundscapes are: a looped real background, 1-4
 events at 3-20 dB above it, labels from each event's trimmed extent. Then each
@@ -163,26 +166,44 @@ def split_files(files: list[str], rng: np.random.Generator) -> tuple[list[str], 
     return [files[i] for i in order[n_val:]], [files[i] for i in order[:n_val]]
 
 
-def load_sources(root: Path, seed: int) -> dict:
-    """{"train"|"validation": {"events": {class: [arrays]}, "backgrounds": [arrays]}}"""
+def load_sources(root: Path, seed: int, shared: bool = False) -> dict:
+    """{"train"|"validation": {"events": {class: [arrays]}, "backgrounds": [arrays]}}
+
+    ``shared``: both sides get every file (validation reuses the training recordings)."""
     rng = np.random.default_rng(seed)
+    if shared:
+        one = load_sources_shared(root)
+        return {"train": one, "validation": one}
     sides = {"train": {"events": {}, "backgrounds": []}, "validation": {"events": {}, "backgrounds": []}}
     for cls, patterns in CLASSES.items():
         files = sorted({f for p in patterns for f in glob.glob(str(root / p))})
         if len(files) < 2:
             raise SystemExit(f"class {cls}: found {len(files)} files under {root} for {patterns}")
         for side, chosen in zip(("train", "validation"), split_files(files, rng)):
-            if cls == "Keyboard_typing":   # a key = its press and its release
-                sounds = [(trim(read_mono(Path(f))), trim(read_mono(Path(f.replace("-0.wav", "-1.wav")))))
-                          for f in chosen if os.path.exists(f.replace("-0.wav", "-1.wav"))]
-            else:
-                sounds = [trim(read_mono(Path(f))) for f in chosen]
-                sounds = [s for s in sounds if len(s) > WORK_RATE // 10]
-            sides[side]["events"][cls] = sounds
+            sides[side]["events"][cls] = read_events(cls, chosen)
     bgs = [str(root / p) for p in BACKGROUNDS]
     for side, chosen in zip(("train", "validation"), split_files(bgs, rng)):
         sides[side]["backgrounds"] = [read_mono(Path(f)) for f in chosen]
     return sides
+
+
+def load_sources_shared(root: Path) -> dict:
+    side = {"events": {}}
+    for cls, patterns in CLASSES.items():
+        files = sorted({f for p in patterns for f in glob.glob(str(root / p))})
+        if not files:
+            raise SystemExit(f"class {cls}: found no files under {root} for {patterns}")
+        side["events"][cls] = read_events(cls, files)
+    side["backgrounds"] = [read_mono(root / p) for p in BACKGROUNDS]
+    return side
+
+
+def read_events(cls: str, files: list[str]) -> list:
+    if cls == "Keyboard_typing":   # a key = its press and its release
+        return [(trim(read_mono(Path(f))), trim(read_mono(Path(f.replace("-0.wav", "-1.wav")))))
+                for f in files if os.path.exists(f.replace("-0.wav", "-1.wav"))]
+    sounds = [trim(read_mono(Path(f))) for f in files]
+    return [s for s in sounds if len(s) > WORK_RATE // 10]
 
 
 # --- mixing -----------------------------------------------------------------------------
@@ -320,8 +341,10 @@ def main() -> None:
     ap.add_argument("--weak", type=int, default=300)
     ap.add_argument("--unlabeled", type=int, default=600)
     ap.add_argument("--validation", type=int, default=200)
+    ap.add_argument("--shared-sources", action="store_true",
+                    help="validation mixes the same recordings as training (default: disjoint files)")
     args = ap.parse_args()
-    sources = load_sources(fetch_sources(args.cache), args.seed)
+    sources = load_sources(fetch_sources(args.cache), args.seed, shared=args.shared_sources)
     for side, s in sources.items():
         print(side, {c: len(v) for c, v in s["events"].items()}, "backgrounds", len(s["backgrounds"]))
     counts = {"synth_train": args.synth_train, "weak": args.weak, "unlabeled": args.unlabeled,
