@@ -15,6 +15,8 @@ run; its cosine schedule decays the LR over 30 epochs):
     cosine        warm-up, then a cosine decay to 0.1x at the end of the run
     cosine_w10    cosine, and the consistency weight ramps to 10 instead of 40
     cosine_slow   cosine, and the ramp spans the whole run instead of its first half
+    w2            constant LR, and the consistency weight ramps only to 2 (stage 1's)
+    encoder_x10   constant LR, the encoder's rates 10x the recipe's (lr 5e-4 / 1e-3 at cpu)
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ VARIANTS = {
     "cosine": {"lr_final_factor": 0.1},
     "cosine_w10": {"lr_final_factor": 0.1, "max_consistency": 10.0},
     "cosine_slow": {"lr_final_factor": 0.1, "ramp_fraction": 1.0},
+    "w2": {"max_consistency": 2.0},
+    "encoder_x10": {"lr_encoder": 5e-5, "lr_encoder_top": 1e-4},
 }
 
 
