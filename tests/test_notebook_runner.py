@@ -1,5 +1,4 @@
 """The notebook runner on tiny notebooks made here (the course's own are in test_notebooks)."""
-import json
 
 import nbformat
 import pytest

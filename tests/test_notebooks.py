@@ -3,7 +3,6 @@
 Executed copies, data and figures go to a temporary folder, so running the tests
 never changes the work tree.
 """
-import json
 import re
 from pathlib import Path
 

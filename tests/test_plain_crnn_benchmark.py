@@ -1,25 +1,19 @@
 """benchmarks/plain_crnn.py, the race's reference CRNN, reads audio and labels on its own
 (no package data code), so its reading is checked here: rates, channels, lengths, frame
 labels, both folder layouts, and a short end-to-end run."""
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "plain_crnn.py"
 
 
 @pytest.fixture(scope="module")
-def plain():
-    spec = importlib.util.spec_from_file_location("plain_crnn", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def plain(load_benchmark):
+    return load_benchmark("plain_crnn")
 
 
 def test_load_wave_makes_16k_mono_10s_from_8k_stereo_short_flac(plain, tmp_path):

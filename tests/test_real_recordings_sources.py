@@ -1,24 +1,18 @@
 """benchmarks/real_recordings.py splits its source recordings into a training side and a
 validation side, or with --shared-sources gives both sides every recording. The Debian
 packages are not downloaded here: a fake unpacked tree with the same paths stands in."""
-import glob
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "real_recordings.py"
 SR = 16000
 
 
 @pytest.fixture(scope="module")
-def real():
-    spec = importlib.util.spec_from_file_location("real_recordings", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def real(load_benchmark):
+    return load_benchmark("real_recordings")
 
 
 def write_tone(path: Path, freq: float):

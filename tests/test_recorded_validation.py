@@ -2,7 +2,6 @@
 other rooms and microphones. Checked: lengths and loudness kept, the band limit and the
 reverberant tail are really there, one clip's conditions depend only on (seed, index), and
 the folder it writes has the input's metadata and nothing half-made on bad input."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,11 +15,8 @@ SR = 16000
 
 
 @pytest.fixture(scope="module")
-def rec():
-    spec = importlib.util.spec_from_file_location("recorded_validation", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def rec(load_benchmark):
+    return load_benchmark("recorded_validation")
 
 
 def band_energy(x, lo, hi):

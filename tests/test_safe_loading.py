@@ -1,6 +1,5 @@
 """Loading a model or checkpoint never runs code: every torch.load is weights_only."""
 import os
-from pathlib import Path
 
 import pytest
 import torch
