@@ -86,17 +86,27 @@ def main() -> None:
         raise SystemExit(f"{args.data}: needs metadata/validation.tsv and audio/validation/ (a DESED-lite folder)")
     if args.out.exists() and any(args.out.iterdir()):
         raise SystemExit(f"{args.out}: exists and is not empty; choose another --out")
-    (args.out / "metadata").mkdir(parents=True)
-    (args.out / "audio" / "validation").mkdir(parents=True)
+    # Built beside --out and renamed at the end: a clip that fails leaves no half-made folder.
+    part = args.out.with_name(f".{args.out.name}.part")
+    shutil.rmtree(part, ignore_errors=True)
+    (part / "metadata").mkdir(parents=True)
+    (part / "audio" / "validation").mkdir(parents=True)
     for name in ("validation.tsv", "validation_durations.tsv"):
-        shutil.copy(args.data / "metadata" / name, args.out / "metadata" / name)
+        shutil.copy(args.data / "metadata" / name, part / "metadata" / name)
     files = sorted(audio.glob("*.wav"))
-    for i, path in enumerate(files):
-        x, sr = sf.read(path, dtype="float64", always_2d=False)
-        if x.ndim != 1:
-            raise SystemExit(f"{path}: expected a mono clip, got {x.shape[1]} channels")
-        y = re_record(x, sr, np.random.default_rng([args.seed, i]))
-        sf.write(args.out / "audio" / "validation" / path.name, y, sr, subtype="PCM_16")
+    try:
+        for i, path in enumerate(files):
+            x, sr = sf.read(path, dtype="float64", always_2d=False)
+            if x.ndim != 1:
+                raise SystemExit(f"{path}: expected a mono clip, got {x.shape[1]} channels")
+            y = re_record(x, sr, np.random.default_rng([args.seed, i]))
+            sf.write(part / "audio" / "validation" / path.name, y, sr, subtype="PCM_16")
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    if args.out.exists():
+        args.out.rmdir()
+    part.rename(args.out)
     print(f"{len(files)} clips re-recorded into {args.out}")
 
 

@@ -79,3 +79,18 @@ def test_a_folder_without_validation_is_named(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode != 0 and str(tmp_path) in run.stderr and "validation.tsv" in run.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_stereo_clip_is_named_and_nothing_is_left_behind(tmp_path):
+    data = tmp_path / "lite"
+    (data / "metadata").mkdir(parents=True)
+    (data / "audio" / "validation").mkdir(parents=True)
+    (data / "metadata" / "validation.tsv").write_text("filename\tonset\toffset\tevent_label\n")
+    (data / "metadata" / "validation_durations.tsv").write_text("filename\tduration\n")
+    sf.write(data / "audio" / "validation" / "a.wav", np.zeros(SR), SR)
+    sf.write(data / "audio" / "validation" / "b.wav", np.zeros((SR, 2)), SR)
+    out = tmp_path / "recorded"
+    run = subprocess.run([sys.executable, str(SCRIPT), "--data", str(data), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "b.wav: expected a mono clip, got 2 channels" in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lite"]   # no out, no .part
