@@ -166,6 +166,10 @@ def split_files(files: list[str], rng: np.random.Generator) -> tuple[list[str], 
     return [files[i] for i in order[n_val:]], [files[i] for i in order[:n_val]]
 
 
+def class_files(root: Path, patterns: list[str]) -> list[str]:
+    return sorted({f for p in patterns for f in glob.glob(str(root / p))})
+
+
 def load_sources(root: Path, seed: int, shared: bool = False) -> dict:
     """{"train"|"validation": {"events": {class: [arrays]}, "backgrounds": [arrays]}}
 
@@ -176,7 +180,7 @@ def load_sources(root: Path, seed: int, shared: bool = False) -> dict:
         return {"train": one, "validation": one}
     sides = {"train": {"events": {}, "backgrounds": []}, "validation": {"events": {}, "backgrounds": []}}
     for cls, patterns in CLASSES.items():
-        files = sorted({f for p in patterns for f in glob.glob(str(root / p))})
+        files = class_files(root, patterns)
         if len(files) < 2:
             raise SystemExit(f"class {cls}: found {len(files)} files under {root} for {patterns}")
         for side, chosen in zip(("train", "validation"), split_files(files, rng)):
@@ -190,7 +194,7 @@ def load_sources(root: Path, seed: int, shared: bool = False) -> dict:
 def load_sources_shared(root: Path) -> dict:
     side = {"events": {}}
     for cls, patterns in CLASSES.items():
-        files = sorted({f for p in patterns for f in glob.glob(str(root / p))})
+        files = class_files(root, patterns)
         if not files:
             raise SystemExit(f"class {cls}: found no files under {root} for {patterns}")
         side["events"][cls] = read_events(cls, files)
