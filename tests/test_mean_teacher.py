@@ -7,7 +7,7 @@ import torch
 
 from matsed_lite.data.labels import pool_time
 from matsed_lite.models.checkpoints import load_model
-from matsed_lite.presets import RECIPES, Recipe
+from matsed_lite.presets import RECIPES, Recipe, get_preset
 from matsed_lite.training.augment import augment_batch
 from matsed_lite.training.finetune import finetune, train_crnn
 from matsed_lite.training.losses import consistency_losses, supervised_losses
@@ -300,6 +300,10 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
     assert (tmp_path / "s2" / "model.pt").is_file()
     assert 0 <= r2["best"]["teacher_psds1"] <= 1 and 0 <= r2["best"]["student_psds2"] <= 1
     assert set(r2["lr"]) == {"encoder", "encoder_top", "context", "heads"}
+    # stage 2 ramps to the preset's consistency weight (2 at the lite presets, not the paper's 40)
+    assert r2["recipe"]["max_consistency"] == get_preset(PRESET).stage2_max_consistency == 2.0
+    log = [json.loads(l) for l in (tmp_path / "s2" / "log.jsonl").read_text().splitlines()]
+    assert 0 < max(r["train/w_cons"] for r in log if "train/w_cons" in r) <= 2.0
     assert r2["lr"]["encoder"] < r2["lr"]["encoder_top"] < r2["lr"]["context"] < r2["lr"]["heads"]
     model, info = load_model(tmp_path / "s2")
     assert info["stage"] == 2 and info["classes"] == r1["classes"]

@@ -1,6 +1,6 @@
 import pytest
 
-from matsed_lite.presets import DESED_CLASSES, PRESETS, get_preset
+from matsed_lite.presets import DESED_CLASSES, PRESETS, RECIPES, get_preset, stage_recipe
 
 
 def test_presets_exist_and_paper_is_the_official_geometry():
@@ -43,3 +43,16 @@ def test_context_frame_rate_follows_frames_per_token():
         assert p.mask_block == p.frames_per_token
     with pytest.raises(ValueError, match="frames_per_token must divide"):
         get_preset("cpu", frames_per_token=3)
+
+
+def test_stage2_consistency_weight_follows_the_preset():
+    """The paper's 40 at the paper and gpu presets; 2 at the lite budgets, where a ramp
+    to 40 inside 4 epochs made stage 2's teacher worse (benchmarks/stage2_schedules.py)."""
+    assert RECIPES["stage2"].max_consistency == 40.0
+    assert {n: stage_recipe("stage2", n).max_consistency for n in PRESETS} == {
+        "smoke": 2.0, "cpu": 2.0, "gpu": 40.0, "paper": 40.0}
+    # only that field differs, and the other recipes do not depend on the preset
+    assert stage_recipe("stage2", "cpu").lr_context == RECIPES["stage2"].lr_context
+    assert stage_recipe("stage1", "cpu") == RECIPES["stage1"] == stage_recipe("stage1", "paper")
+    with pytest.raises(ValueError, match="unknown recipe 'stage3'; choose from stage1, stage2"):
+        stage_recipe("stage3", "cpu")

@@ -38,7 +38,7 @@ from ..evaluation.inference import postprocess_scores, score_split
 from ..files import write_json
 from ..models.frame_cache import encode_splits
 from ..models.passt_lite import SHIPPED_WEIGHTS, load_pretrained_encoder, shipped_encoder_recipe
-from ..presets import RECIPES, Preset, get_preset
+from ..presets import Preset, get_preset, stage_recipe
 from .finetune import finetune
 from .reconstruction_pretraining import pretrain_context
 
@@ -68,7 +68,7 @@ def budget_fingerprint(preset: Preset, fraction: float) -> dict:
     """What the results depend on besides the code: a shipped file whose fingerprint
     differs from the current one is stale (tests/test_ablations.py)."""
     return {"preset": preset.name, "fraction": fraction, "epochs": ablation_epochs(preset, fraction),
-            "recipes": {k: repr(RECIPES[k]) for k in ("stage1", "stage2")},
+            "recipes": {k: repr(stage_recipe(k, preset)) for k in ("stage1", "stage2")},
             "sizes": [preset.n_synth_train, preset.n_weak, preset.n_unlabeled, preset.n_validation]}
 
 

@@ -27,7 +27,7 @@ from ..models.frame_cache import encode_splits
 from ..models.global_local import GlobalLocalFusion
 from ..models.matsed import MATSEDLite
 from ..models.encoders import build_encoder, encoder_kind
-from ..presets import RECIPES, Preset, default_lr_scale, get_preset
+from ..presets import RECIPES, Preset, default_lr_scale, get_preset, stage_recipe
 from ..runtime import pick_device, seed_everything
 from .ema import ema_max_alpha_for
 from .engine import check_settings, fit, load_checkpoint, warmup_cosine
@@ -190,7 +190,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
     if stage not in (1, 2):
         raise ValueError(f"stage must be 1 or 2, got {stage!r}")
     p = get_preset(preset)
-    recipe = replace(RECIPES[f"stage{stage}"], **(recipe_overrides or {}))
+    recipe = replace(stage_recipe(f"stage{stage}", p), **(recipe_overrides or {}))
     epochs = int((p.stage1_epochs if stage == 1 else p.stage2_epochs) if epochs is None else epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
