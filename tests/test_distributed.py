@@ -25,7 +25,7 @@ from torch import nn
 
 from matsed_lite.data.desed_lite import generate_desed_lite
 from matsed_lite.training.distributed import (DistributedContext, ShardedBatchSampler,
-                                              check_split)
+                                              check_split, rank_slice)
 from matsed_lite.training.engine import EpochSampler, fit
 from matsed_lite.training.finetune import finetune
 from matsed_lite.training.mixed_batches import MixedBatches
@@ -126,6 +126,12 @@ def test_mixed_batches_shard_each_kind():
                       {"strong": 4, "weak": 2, "unlabeled": 4}, seed=0)
     p0, p1 = mb.shard(0, 2), mb.shard(1, 2)
     assert p0.plan(1) == mb.plan(1) and len(p0) == len(mb)
+    # the two ranks' slices of every batch split each kind's clips between them
+    for entry in mb.plan(1):
+        for kind, idx in entry.items():
+            a = rank_slice(idx, p0.rank, p0.world_size)
+            b = rank_slice(idx, p1.rank, p1.world_size)
+            assert a + b == list(idx) and len(a) == len(b) == len(idx) // 2, kind
     with pytest.raises(ValueError, match="batch_weak 2 does not split over 4 processes"):
         mb.shard(0, 4)
 
