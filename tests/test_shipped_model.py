@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from matsed_lite.models.crnn import CRNN
-from matsed_lite.presets import RECIPES, get_preset
+from matsed_lite.presets import RECIPES, get_preset, stage_recipe
 from matsed_lite.evaluation.shipped import CHECK_TOLERANCE, sed_check
 from matsed_lite.models.checkpoints import (load_shipped_model, shipped_model_path,
                                             shipped_model_recipe)
@@ -38,6 +38,16 @@ def test_matsed_matches_the_current_cpu_preset():
     assert info["frames_per_token"] == p.frames_per_token
     assert info["frame_hop"] == pytest.approx(p.context_hop_seconds)
     assert info["encoder_config"]["dim"] == p.encoder_dim
+
+
+def test_matsed_stages_match_the_current_cpu_recipes():
+    """The shipped MAT-SED-lite was fine-tuned with today's stage recipes at cpu
+    (stage 2's consistency weight included): re-ship when one changes."""
+    stages = shipped_model_recipe("matsed")["stages"]
+    p = get_preset("cpu")
+    for stage, epochs in (("stage1", p.stage1_epochs), ("stage2", p.stage2_epochs)):
+        assert stages[stage]["recipe"] == json.loads(json.dumps(asdict(stage_recipe(stage, p)))), stage
+        assert stages[stage]["epochs"] == epochs, stage
 
 
 def test_crnn_matches_the_current_cpu_preset_and_recipe():
