@@ -203,11 +203,22 @@ def load_sources_shared(root: Path) -> dict:
 
 
 def read_events(cls: str, files: list[str]) -> list:
+    """A class's event sounds (keyboard: (press, release) pairs). A press without its
+    release file, or another sound under 0.1 s once its silence is trimmed, is left out,
+    and the count is printed; a class left with none is an error naming it."""
     if cls == "Keyboard_typing":   # a key = its press and its release
-        return [(trim(read_mono(Path(f))), trim(read_mono(Path(f.replace("-0.wav", "-1.wav")))))
-                for f in files if os.path.exists(f.replace("-0.wav", "-1.wav"))]
-    sounds = [trim(read_mono(Path(f))) for f in files]
-    return [s for s in sounds if len(s) > WORK_RATE // 10]
+        kept = [f for f in files if os.path.exists(f.replace("-0.wav", "-1.wav"))]
+        events = [(trim(read_mono(Path(f))), trim(read_mono(Path(f.replace("-0.wav", "-1.wav")))))
+                  for f in kept]
+        why = "without a release file (-1.wav)"
+    else:
+        events = [s for s in (trim(read_mono(Path(f))) for f in files) if len(s) > WORK_RATE // 10]
+        why = "shorter than 0.1 s after trimming silence"
+    if len(events) < len(files):
+        print(f"class {cls}: left out {len(files) - len(events)} of {len(files)} files {why}")
+    if not events:
+        raise SystemExit(f"class {cls}: none of its {len(files)} files is usable ({why})")
+    return events
 
 
 # --- mixing -----------------------------------------------------------------------------

@@ -70,3 +70,16 @@ def test_shared_sources_give_both_sides_every_recording(real, fake_root):
 def test_a_class_without_files_is_named(real, tmp_path):
     with pytest.raises(SystemExit, match="class Speech_prompt: found no files"):
         real.load_sources(tmp_path, seed=0, shared=True)
+
+
+def test_left_out_sounds_are_counted_and_an_empty_class_is_named(real, tmp_path, capsys):
+    long_, short = tmp_path / "long.wav", tmp_path / "short.wav"
+    write_tone(long_, 300.0)
+    sf.write(short, 0.3 * np.sin(2 * np.pi * 300.0 * np.arange(SR // 20) / SR), SR)  # 50 ms
+    assert len(real.read_events("Speech", [str(long_), str(short)])) == 1
+    assert "class Speech: left out 1 of 2 files shorter than 0.1 s" in capsys.readouterr().out
+    press = tmp_path / "k-0.wav"
+    write_tone(press, 400.0)                     # its release k-1.wav is missing
+    with pytest.raises(SystemExit, match=r"class Keyboard_typing: none of its 1 files is usable "
+                                         r"\(without a release file"):
+        real.read_events("Keyboard_typing", [str(press)])
