@@ -35,8 +35,7 @@ from matsed_lite.training.finetune import train_crnn
 VARIANTS = {
     "dcase": ("crnn", {"lr_follows_ramp": True}),
     "no_warmup": ("crnn", {}),
-    "no_warmup_light": ("crnn", {"lr_follows_ramp": False, "mixup_p": 0.0,
-                                 "spec_augment": False}),
+    "no_warmup_light": ("crnn", {"mixup_p": 0.0, "spec_augment": False}),
     "supervised": ("crnn_supervised", {}),
     "supervised_no_weak": ("crnn_supervised", {"w_weak": 0.0}),
 }
