@@ -91,9 +91,9 @@ class Preset:
     stage1_lr_scale: float  # the paper's fine-tuning LRs times this (see LITE_LR_SCALE)
     stage2_lr_scale: float
     # Stage 2's consistency weight at the end of its ramp. The paper's 40 suits 30 epochs;
-    # at the lite budgets (4 epochs at cpu) the sigmoid reaches 40 by epoch 2 and the
-    # teacher's PSDS1 falls from there, where 2 (stage 1's) keeps rising
-    # (benchmarks/stage2_schedules.py, README "Stage 2 schedules").
+    # at the lite budgets (4 epochs at cpu) the sigmoid is at 20 after epoch 1 and at 40 by
+    # the end of epoch 2, and the teacher's PSDS1 fell after epoch 1, where with 2 (stage
+    # 1's) it kept rising (benchmarks/stage2_schedules.py, README "Stage 2's consistency weight").
     stage2_max_consistency: float
 
     @property
