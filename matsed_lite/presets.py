@@ -183,8 +183,9 @@ SMOKE = Preset(
 )
 
 # A real run on a 2-core laptop. `matsed-lite train` (pretrain + stages 1 and 2) took
-# 29 min on this project's 2-core machine (quiet, 2 threads). The CRNN gets as many epochs as stage 2:
-# on a CPU one of its epochs (a full-resolution CNN on 500 frames) costs about as much.
+# 29 min on this project's 2-core machine (quiet, 2 threads). The CRNN gets as many
+# epochs as stage 2: on a CPU one of its epochs (a full-resolution CNN on 500 frames)
+# costs about as much.
 # About 3,200 clips of 10 s, about 1 GB of wav (the tagging corpus adds about 0.4 GB
 # when the encoder is re-trained).
 CPU = Preset(
