@@ -304,6 +304,15 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
     assert r2["recipe"]["max_consistency"] == get_preset(PRESET).stage2_max_consistency == 2.0
     log = [json.loads(l) for l in (tmp_path / "s2" / "log.jsonl").read_text().splitlines()]
     assert 0 < max(r["train/w_cons"] for r in log if "train/w_cons" in r) <= 2.0
+    # a stage 2 started by a version that ramped to the paper's 40 recorded no weight:
+    # resuming it with this one's 2 is refused, naming the setting
+    settings = tmp_path / "s2" / "settings.json"
+    saved = json.loads(settings.read_text())
+    assert saved.pop("max_consistency") == 2.0
+    settings.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="max_consistency: run None, now 2.0"):
+        finetune(data_root, PRESET, tmp_path / "s2", stage=2, init=tmp_path / "s1", epochs=1,
+                 progress=False, resume=True)
     assert r2["lr"]["encoder"] < r2["lr"]["encoder_top"] < r2["lr"]["context"] < r2["lr"]["heads"]
     model, info = load_model(tmp_path / "s2")
     assert info["stage"] == 2 and info["classes"] == r1["classes"]

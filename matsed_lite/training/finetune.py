@@ -231,7 +231,11 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         "fusion_lambda": lam if teacher_features is None or lam else "custom",
         "data_root": str(data_root),
         # runs made before overrides existed have none: an empty dict adds no key
-        **({"recipe_overrides": dict(recipe_overrides)} if recipe_overrides else {})}, resume)
+        **({"recipe_overrides": dict(recipe_overrides)} if recipe_overrides else {}),
+        # a consistency weight other than the recipe's own (the lite presets' stage 2):
+        # a run started before the preset set it has no key, so resuming it at 2 is refused
+        **({"max_consistency": recipe.max_consistency}
+           if recipe.max_consistency != RECIPES[f"stage{stage}"].max_consistency else {})}, resume)
 
     if stage == 1:
         # Seeded here, after the encoder exists: the heads start the same whether the
