@@ -207,9 +207,9 @@ def read_events(cls: str, files: list[str]) -> list:
     release file, or another sound under 0.1 s once its silence is trimmed, is left out,
     and the count is printed; a class left with none is an error naming it."""
     if cls == "Keyboard_typing":   # a key = its press and its release
-        kept = [f for f in files if os.path.exists(f.replace("-0.wav", "-1.wav"))]
-        events = [(trim(read_mono(Path(f))), trim(read_mono(Path(f.replace("-0.wav", "-1.wav")))))
-                  for f in kept]
+        pairs = [(f, f.replace("-0.wav", "-1.wav")) for f in files]
+        events = [(trim(read_mono(Path(press))), trim(read_mono(Path(release))))
+                  for press, release in pairs if os.path.exists(release)]
         why = "without a release file (-1.wav)"
     else:
         events = [s for s in (trim(read_mono(Path(f))) for f in files) if len(s) > WORK_RATE // 10]

@@ -54,9 +54,9 @@ same footing as the supervised loss. Stage 2 uses the larger weight because
 with the whole network trainable the student can overfit the small strong set,
 and agreement with the teacher on the unlabeled clips is the regulariser. The
 lite presets' stage 2 ramps to 2 instead (``Preset.stage2_max_consistency``,
-applied by ``presets.stage_recipe``): in their 4 epochs the sigmoid reaches 40
-by the second, before the teacher is ahead of the student, and the teacher's
-PSDS1 fell from there (``benchmarks/stage2_schedules.py``).
+applied by ``presets.stage_recipe``): in their 4 epochs the sigmoid is at 20
+after the first and at 40 by the end of the second, and the teacher's PSDS1
+fell after the first (``benchmarks/stage2_schedules.py``).
 
 Stage 1 runs on frames cached once by ``frame_cache.encode_splits`` (the
 encoder is frozen, so running it every step would recompute the same
