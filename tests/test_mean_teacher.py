@@ -300,6 +300,7 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
     assert (tmp_path / "s2" / "model.pt").is_file()
     assert 0 <= r2["best"]["teacher_psds1"] <= 1 and 0 <= r2["best"]["student_psds2"] <= 1
     assert set(r2["lr"]) == {"encoder", "encoder_top", "context", "heads"}
+    assert r2["lr"]["encoder"] < r2["lr"]["encoder_top"] < r2["lr"]["context"] < r2["lr"]["heads"]
     # stage 2 ramps to the preset's consistency weight (2 at the lite presets, not the paper's 40)
     assert r2["recipe"]["max_consistency"] == get_preset(PRESET).stage2_max_consistency == 2.0
     log = [json.loads(l) for l in (tmp_path / "s2" / "log.jsonl").read_text().splitlines()]
@@ -313,7 +314,6 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
     with pytest.raises(ValueError, match="max_consistency: run None, now 2.0"):
         finetune(data_root, PRESET, tmp_path / "s2", stage=2, init=tmp_path / "s1", epochs=1,
                  progress=False, resume=True)
-    assert r2["lr"]["encoder"] < r2["lr"]["encoder_top"] < r2["lr"]["context"] < r2["lr"]["heads"]
     model, info = load_model(tmp_path / "s2")
     assert info["stage"] == 2 and info["classes"] == r1["classes"]
     # Stage 2 trains the encoder too (at its low rate): its weights moved from stage 1's.
