@@ -1,13 +1,16 @@
 """Stage 2's learning-rate decay and consistency ramp: the alternatives, side by side.
 
     python benchmarks/stage2_schedules.py --data data/desed_lite_cpu --stage1 runs/matsed_cpu/stage1 \\
-        --out runs/stage2_schedules [--preset cpu] [--variants constant,cosine,...] [--seed 0]
+        --out runs/stage2_schedules [--preset cpu] [--variants constant,cosine,...] [--seed 0] \\
+        [--epochs N]
 
 Every variant continues the same stage-1 run for the preset's stage-2 epochs,
 with one change to the stage-2 ``Recipe`` (``finetune(recipe_overrides=...)``).
 Printed per variant: the teacher's and the student's validation PSDS1 after every
 epoch (the curves), the selected epoch, and its PSDS1/PSDS2. A variant already
 finished in --out is read back, not re-run, so the command can be resumed.
+``--epochs`` runs every variant for N epochs instead of the preset's (its runs go
+to ``OUT/<variant>_e<N>``; warm-up stays one epoch, the ramp half the run).
 
 Variants (the paper's stage 2 ramps w_cons to 40 with a sigmoid over half the
 run; its cosine schedule decays the LR over 30 epochs; the lite presets ramp to
@@ -20,6 +23,7 @@ run; its cosine schedule decays the LR over 30 epochs; the lite presets ramp to
     cosine_w10    cosine, and the consistency weight ramps to 10
     cosine_slow   cosine, and the ramp spans the whole run instead of its first half
     encoder_x10   constant LR, the encoder's rates 10x the recipe's (lr 5e-4 / 1e-3 at cpu)
+    encoder_x10_cosine  encoder_x10, and the cosine decay to 0.1x
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ VARIANTS = {
     "cosine_w10": {"lr_final_factor": 0.1, "max_consistency": 10.0},
     "cosine_slow": {"lr_final_factor": 0.1, "ramp_fraction": 1.0},
     "encoder_x10": {"lr_encoder": 5e-5, "lr_encoder_top": 1e-4},
+    "encoder_x10_cosine": {"lr_encoder": 5e-5, "lr_encoder_top": 1e-4, "lr_final_factor": 0.1},
 }
 
 
@@ -47,17 +52,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="stage-2 epochs for every variant (default: the preset's)")
     args = ap.parse_args(argv)
     results = {}
     for name in args.variants.split(","):
         if name not in VARIANTS:
             raise SystemExit(f"--variants: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
-        out = args.out / name
+        out = args.out / (name if args.epochs is None else f"{name}_e{args.epochs}")
         done = out / "recipe.json"
         if done.is_file():
             res = json.loads(done.read_text())
         else:
             res = finetune(args.data, args.preset, out, stage=2, init=args.stage1, seed=args.seed,
+                           epochs=args.epochs,
                            resume=(out / "last.pt").is_file(), recipe_overrides=VARIANTS[name])
         results[name] = res
     print(f"\nstage 2 from {args.stage1}, preset {args.preset}, seed {args.seed}")
