@@ -69,13 +69,14 @@ def main(argv=None) -> dict:
                            resume=(out / "last.pt").is_file(), recipe_overrides=VARIANTS[name])
         results[name] = res
     print(f"\nstage 2 from {args.stage1}, preset {args.preset}, seed {args.seed}")
-    print(f"{'variant':<13}{'teacher PSDS1 per epoch':<34}{'student PSDS1 per epoch':<34}"
+    width = max([34] + [6 * len(r["curves"]["teacher_psds1"]) + 2 for r in results.values()])
+    print(f"{'variant':<20}{'teacher PSDS1 per epoch':<{width}}{'student PSDS1 per epoch':<{width}}"
           f"{'best':>5}{'PSDS1':>7}{'PSDS2':>7}{'min':>6}")
     for name, res in results.items():
         t = " ".join(f"{v:.3f}" for v in res["curves"]["teacher_psds1"])
         s = " ".join(f"{v:.3f}" for v in res["curves"]["student_psds1"])
         b = res["best"]
-        print(f"{name:<13}{t:<34}{s:<34}{res['best_epoch']:>5}{b['teacher_psds1']:>7.3f}"
+        print(f"{name:<20}{t:<{width}}{s:<{width}}{res['best_epoch']:>5}{b['teacher_psds1']:>7.3f}"
               f"{b['teacher_psds2']:>7.3f}{res['seconds'] / 60:>6.1f}")
     return results
 
