@@ -95,6 +95,12 @@ class Preset:
     # the end of epoch 2, and the teacher's PSDS1 fell after epoch 1, where with 2 (stage
     # 1's) it kept rising (benchmarks/stage2_schedules.py, README "Stage 2's consistency weight").
     stage2_max_consistency: float
+    # Fine-tuning steps per epoch at least (0: one pass over the strong clips, the DCASE
+    # convention). cpu sets it to DESED-lite's own pass (1200 // 8 = 150), so its budget
+    # does not shrink with a smaller folder: on 600 strong clips of real recordings stage 2
+    # had half DESED-lite's steps and was still rising when it ended
+    # (benchmarks/stage2_schedules.py --epochs, README "On real recordings").
+    min_steps_per_epoch: int = 0
 
     @property
     def clip_samples(self) -> int:
@@ -206,6 +212,7 @@ CPU = Preset(
     encoder_broad_epochs=60, encoder_clips_per_epoch=3200, encoder_broad_val_clips=512,
     pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
     stage2_max_consistency=2.0,
+    min_steps_per_epoch=150,
 )
 
 # One Colab-class GPU: the lite geometry with more data.

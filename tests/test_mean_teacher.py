@@ -2,6 +2,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -60,6 +61,25 @@ def test_plan_wraps_small_pools_and_skips_empty_ones():
     assert all(b["unlabeled"] == [] for b in plan)
     with pytest.raises(ValueError, match="strong"):
         mixed_batch_plan({"strong": 0}, {"strong": 2}, 0, 1)
+
+
+def test_plan_min_steps_lengthens_small_folders_only():
+    """Preset.min_steps_per_epoch: a folder with fewer strong clips than the floor covers
+    gets the floor's steps, the strong clips wrapping around (each seen equally often, +-1);
+    a folder that already has that many steps keeps its one pass, batch for batch."""
+    sizes, batch = {"strong": 10, "weak": 6, "unlabeled": 8}, {"strong": 4, "weak": 2, "unlabeled": 4}
+    plan = mixed_batch_plan(sizes, batch, seed=0, epoch=1, min_steps=7)
+    assert len(plan) == 7
+    assert all((len(b["strong"]), len(b["weak"]), len(b["unlabeled"])) == (4, 2, 4) for b in plan)
+    counts = np.bincount([i for b in plan for i in b["strong"]], minlength=10)
+    assert counts.sum() == 28 and counts.min() == 2 and counts.max() == 3
+    big = {"strong": 24, "weak": 12, "unlabeled": 24}
+    assert mixed_batch_plan(big, batch, 0, 1, min_steps=6) == mixed_batch_plan(big, batch, 0, 1)
+    assert mixed_batch_plan(big, batch, 0, 1, min_steps=0) == mixed_batch_plan(big, batch, 0, 1)
+    assert len(MixedBatches({k: FakeStore(n, k) for k, n in sizes.items()}, batch, 0,
+                            min_steps=7)) == 7
+    with pytest.raises(ValueError, match="min_steps"):
+        mixed_batch_plan(sizes, batch, 0, 1, min_steps=-1)
 
 
 class FakeStore:
@@ -320,6 +340,30 @@ def test_stage1_then_stage2_smoke_and_exact_resume(data_root, tmp_path):
     s1, s2 = _state(tmp_path / "s1"), _state(tmp_path / "s2", "student")
     assert not torch.equal(s1["encoder.patch_embed.weight"], s2["encoder.patch_embed.weight"])
     assert not torch.equal(s1["context.norm.weight"], s2["context.norm.weight"])
+
+
+def test_step_floor_lengthens_a_small_folders_epochs_and_is_recorded(data_root, tmp_path):
+    """A preset whose min_steps_per_epoch exceeds the folder's pass over its strong clips
+    trains that many steps per epoch and records the floor; a run started without it
+    (no key) is not resumed with longer epochs."""
+    natural = get_preset(PRESET).n_synth_train // get_preset(PRESET).batch_strong
+    floored = get_preset(PRESET, min_steps_per_epoch=natural + 3)
+    res = finetune(data_root, floored, tmp_path / "s1", stage=1, epochs=1, progress=False)
+    assert res["steps_per_epoch"] == natural + 3
+    log = [json.loads(l) for l in (tmp_path / "s1" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == natural + 3
+    settings = tmp_path / "s1" / "settings.json"
+    saved = json.loads(settings.read_text())
+    assert saved.pop("min_steps_per_epoch") == natural + 3
+    settings.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="min_steps_per_epoch"):
+        finetune(data_root, floored, tmp_path / "s1", stage=1, epochs=1, progress=False,
+                 resume=True)
+    # a floor below the folder's pass changes nothing and records nothing
+    low = finetune(data_root, get_preset(PRESET, min_steps_per_epoch=2), tmp_path / "low",
+                   stage=1, epochs=1, progress=False, stop_after_epoch=1)
+    assert low["steps_per_epoch"] == natural
+    assert "min_steps_per_epoch" not in json.loads((tmp_path / "low" / "settings.json").read_text())
 
 
 def test_stage2_needs_stage1(data_root, tmp_path):

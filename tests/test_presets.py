@@ -45,6 +45,16 @@ def test_context_frame_rate_follows_frames_per_token():
         get_preset("cpu", frames_per_token=3)
 
 
+def test_cpu_step_floor_is_desed_lite_own_epoch():
+    """cpu's fine-tuning epochs are at least DESED-lite's pass over its strong clips, so on
+    DESED-lite (the shipped runs) nothing changes and a smaller folder keeps the budget;
+    the other presets keep the DCASE convention (one pass, whatever the folder)."""
+    cpu = get_preset("cpu")
+    assert cpu.min_steps_per_epoch == cpu.n_synth_train // cpu.batch_strong == 150
+    assert {n: PRESETS[n].min_steps_per_epoch for n in PRESETS if n != "cpu"} == {
+        "smoke": 0, "gpu": 0, "paper": 0}
+
+
 def test_stage2_consistency_weight_follows_the_preset():
     """The paper's 40 at the paper and gpu presets; 2 at the lite budgets, where a ramp
     to 40 inside 4 epochs made stage 2's teacher worse (benchmarks/stage2_schedules.py)."""

@@ -65,6 +65,16 @@ def _batch_sizes(p: Preset) -> dict[str, int]:
     return {"strong": p.batch_strong, "weak": p.batch_weak, "unlabeled": p.batch_unlabeled}
 
 
+def _step_floor(p: Preset, ds, kinds) -> dict:
+    """The settings key for ``Preset.min_steps_per_epoch`` when it lengthens this folder's
+    epochs (fewer strong clips than the preset's floor covers); nothing otherwise, so the
+    runs on DESED-lite record what they recorded before the floor existed, and a run on a
+    small folder started before it (no key) is not resumed with longer epochs silently."""
+    n_strong = sum(len(ds[n]) for n in kinds["strong"])
+    natural = max(1, n_strong // p.batch_strong)
+    return {"min_steps_per_epoch": p.min_steps_per_epoch} if p.min_steps_per_epoch > natural else {}
+
+
 def encoder_param_groups(encoder: nn.Module, lr_low: float, lr_top: float) -> list[dict]:
     """The encoder's parameters in two groups: its last third of blocks and its
     norms at ``lr_top``, the rest (patch embedding, positions, early blocks) at
@@ -235,7 +245,8 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
         # a consistency weight other than the recipe's own (the lite presets' stage 2):
         # a run started before the preset set it has no key, so resuming it at 2 is refused
         **({"max_consistency": recipe.max_consistency}
-           if recipe.max_consistency != RECIPES[f"stage{stage}"].max_consistency else {})}, resume)
+           if recipe.max_consistency != RECIPES[f"stage{stage}"].max_consistency else {}),
+        **_step_floor(p, ds, kinds)}, resume)
 
     if stage == 1:
         # Seeded here, after the encoder exists: the heads start the same whether the
@@ -265,7 +276,7 @@ def finetune(data_root, preset: "Preset | str", out_dir, stage: int, init=None, 
                     "lr": recipe.lr_heads * scale, "name": "heads"}]
     groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
-    data = MixedBatches(stores, _batch_sizes(p), seed)
+    data = MixedBatches(stores, _batch_sizes(p), seed, p.min_steps_per_epoch)
     steps = len(data)
     scheduler = None
     if recipe.warmup_epochs or recipe.lr_final_factor != 1.0:
@@ -337,13 +348,14 @@ def train_crnn(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                              **({"budget_minutes": budget_minutes,
                                  "budget_clock": budget_clock} if budget_minutes else {}),
                              **({"recipe_overrides": dict(recipe_overrides)}
-                                if recipe_overrides else {})},
+                                if recipe_overrides else {}),
+                             **_step_floor(p, ds, kinds)},
                    resume)
     model = CRNN.from_preset(p, len(classes), geometry=geometry)
     stores = {k: pool_stores([MelStore(ds[n], p) for n in names]) for k, names in kinds.items()}
     val_store = MelStore(ds["validation"], p)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
-    data = MixedBatches(stores, _batch_sizes(p), seed)
+    data = MixedBatches(stores, _batch_sizes(p), seed, p.min_steps_per_epoch)
     steps = len(data)
     scheduler = None
     if recipe.lr_follows_ramp:

@@ -14,7 +14,8 @@ One step (``train_step``), the same code for every stage:
 
 1. a *mixed batch*: ``batch_strong`` strong + ``batch_weak`` weak +
    ``batch_unlabeled`` unlabeled clips (the preset's proportions); an epoch is
-   one pass over the strong split; the order of epoch e comes from (seed, e);
+   one pass over the strong split, at least ``Preset.min_steps_per_epoch``
+   steps; the order of epoch e comes from (seed, e);
 2. augmentation, drawn from a generator seeded by (seed, step) so a resumed run
    repeats it exactly: a random time roll (labels rolled too), mixup inside the
    strong part and inside the weak part (soft labels), then on log-mels a

@@ -1,6 +1,7 @@
 """Mixed batches: every fine-tuning step sees strong, weak and unlabeled clips in fixed shares (chapter 05).
 
-An epoch is one pass over the strong split; the weak and unlabeled pools wrap
+An epoch is one pass over the strong split (or ``min_steps`` steps if that is more:
+the cpu preset's floor for folders smaller than DESED-lite); the other pools wrap
 around. The whole plan of an epoch depends only on (seed, epoch), so a resumed
 run sees exactly the batches the uninterrupted one would have seen.
 """
@@ -18,18 +19,21 @@ from .distributed import check_split, rank_slice
 
 
 def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, int],
-                     seed: int, epoch: int) -> list[dict[str, list[int]]]:
+                     seed: int, epoch: int, min_steps: int = 0) -> list[dict[str, list[int]]]:
     """Indices of every batch of one epoch: [{"strong": [...], "weak": [...], "unlabeled": [...]}].
 
     An epoch is one pass over the strong split: ``n_strong // batch_strong``
-    batches (at least one), each with exactly the preset's mix. The weak and
-    unlabeled pools are walked in their own shuffled order and wrap around
-    (reshuffled) when a pool is used up, so every clip is seen about equally
-    often. Everything depends only on (seed, epoch): resuming is exact."""
+    batches (at least one, and at least ``min_steps``), each with exactly the
+    preset's mix. Every pool is walked in its own shuffled order and wraps around
+    (reshuffled) when it is used up, so every clip is seen about equally often
+    (the strong pool wraps only when ``min_steps`` lengthens the epoch).
+    Everything depends only on (seed, epoch): resuming is exact."""
     n_strong, b_strong = int(pool_sizes.get("strong", 0)), int(batch_sizes.get("strong", 0))
     if n_strong < 1 or b_strong < 1:
         raise ValueError("mean-teacher batches need a non-empty strong split and batch_strong >= 1")
-    steps = max(1, n_strong // b_strong)
+    if int(min_steps) < 0:
+        raise ValueError(f"min_steps must be >= 0, got {min_steps}")
+    steps = max(1, n_strong // b_strong, int(min_steps))
     plan: list[dict[str, list[int]]] = [{} for _ in range(steps)]
     for k, kind in enumerate(KINDS):
         n, b = int(pool_sizes.get(kind, 0)), int(batch_sizes.get(kind, 0))
@@ -49,13 +53,14 @@ def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, in
 class MixedBatches:
     """The engine's ``train_data``: ``batches(epoch)`` yields mixed batches, in
     the order strong | weak | unlabeled inside each batch; ``len()`` is the
-    number of steps per epoch."""
+    number of steps per epoch (at least ``min_steps``: see ``mixed_batch_plan``)."""
 
-    def __init__(self, stores: Mapping[str, object], batch_sizes: Mapping[str, int], seed: int):
+    def __init__(self, stores: Mapping[str, object], batch_sizes: Mapping[str, int], seed: int,
+                 min_steps: int = 0):
         self.stores = {k: stores[k] for k in KINDS if k in stores and stores[k] is not None}
         self.batch_sizes = {k: int(batch_sizes.get(k, 0)) for k in KINDS}
         self.pool_sizes = {k: len(s) for k, s in self.stores.items()}
-        self.seed = int(seed)
+        self.seed, self.min_steps = int(seed), int(min_steps)
         self.rank, self.world_size = 0, 1
 
     def shard(self, rank: int, world_size: int) -> "MixedBatches":
@@ -70,7 +75,7 @@ class MixedBatches:
         return part
 
     def plan(self, epoch: int):
-        return mixed_batch_plan(self.pool_sizes, self.batch_sizes, self.seed, epoch)
+        return mixed_batch_plan(self.pool_sizes, self.batch_sizes, self.seed, epoch, self.min_steps)
 
     def __len__(self) -> int:
         return len(self.plan(1))
