@@ -32,7 +32,7 @@ from ..runtime import pick_device, seed_everything
 from .ema import ema_max_alpha_for
 from .engine import check_settings, fit, load_checkpoint, warmup_cosine
 from .mean_teacher import make_evaluate, make_train_step
-from .mixed_batches import KINDS, MixedBatches
+from .mixed_batches import KINDS, MixedBatches, epoch_steps
 from .ramps import ramp_value
 from .reconstruction_pretraining import load_context
 
@@ -71,8 +71,8 @@ def _step_floor(p: Preset, ds, kinds) -> dict:
     runs on DESED-lite record what they recorded before the floor existed, and a run on a
     small folder started before it (no key) is not resumed with longer epochs silently."""
     n_strong = sum(len(ds[n]) for n in kinds["strong"])
-    natural = max(1, n_strong // p.batch_strong)
-    return {"min_steps_per_epoch": p.min_steps_per_epoch} if p.min_steps_per_epoch > natural else {}
+    floored = epoch_steps(n_strong, p.batch_strong, p.min_steps_per_epoch)
+    return {"min_steps_per_epoch": p.min_steps_per_epoch} if floored > epoch_steps(n_strong, p.batch_strong) else {}
 
 
 def encoder_param_groups(encoder: nn.Module, lr_low: float, lr_top: float) -> list[dict]:

@@ -18,6 +18,11 @@ from .data_order import epoch_seed
 from .distributed import check_split, rank_slice
 
 
+def epoch_steps(n_strong: int, batch_strong: int, min_steps: int = 0) -> int:
+    """Steps in one epoch: a pass over the strong clips, at least one and at least ``min_steps``."""
+    return max(1, int(n_strong) // int(batch_strong), int(min_steps))
+
+
 def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, int],
                      seed: int, epoch: int, min_steps: int = 0) -> list[dict[str, list[int]]]:
     """Indices of every batch of one epoch: [{"strong": [...], "weak": [...], "unlabeled": [...]}].
@@ -33,7 +38,7 @@ def mixed_batch_plan(pool_sizes: Mapping[str, int], batch_sizes: Mapping[str, in
         raise ValueError("mean-teacher batches need a non-empty strong split and batch_strong >= 1")
     if int(min_steps) < 0:
         raise ValueError(f"min_steps must be >= 0, got {min_steps}")
-    steps = max(1, n_strong // b_strong, int(min_steps))
+    steps = epoch_steps(n_strong, b_strong, min_steps)
     plan: list[dict[str, list[int]]] = [{} for _ in range(steps)]
     for k, kind in enumerate(KINDS):
         n, b = int(pool_sizes.get(kind, 0)), int(batch_sizes.get(kind, 0))
