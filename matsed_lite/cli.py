@@ -162,6 +162,16 @@ def _add_training_commands(sub) -> None:
                         "so far (--resume continues it later)")
     p.set_defaults(func=commands.cmd_pretrain_encoder)
 
+    p = sub.add_parser("adapt-encoder",
+                       help="adapt PaSST-lite to a folder's own sounds: tagging + frame loss on "
+                            "its labelled training clips (the pipeline's first stage)")
+    _training_args(p, "the adaptation (encoder.pt, recipe.json, run/)")
+    p.add_argument("--lr", default=None, type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--classes", type=_list_arg, default=None)
+    p.add_argument("--encoder-weights", type=Path, default=None, metavar="RUN_DIR",
+                   help="start from this pretrain-encoder run folder instead of the shipped PaSST-lite")
+    p.set_defaults(func=commands.cmd_adapt_encoder)
+
     p = sub.add_parser("pretrain", help="masked-reconstruction pre-training of the context network")
     _training_args(p, "the pre-training")
     p.add_argument("--pos", default="relative", choices=["relative", "absolute", "none"])
@@ -199,11 +209,15 @@ def _add_training_commands(sub) -> None:
                         "(fair on a machine shared with other jobs)")
     p.set_defaults(func=commands.cmd_train_crnn)
 
-    p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: pretrain -> stage 1 -> stage 2")
+    p = sub.add_parser("train", help="the whole MAT-SED-lite pipeline: adapt the encoder -> "
+                                     "pretrain -> stage 1 -> stage 2")
     _training_args(p, "the pipeline (pretrain/, stage1/, stage2/ inside)", epochs=False)
     p.add_argument("--classes", type=_list_arg, default=None)
     p.add_argument("--fusion-lambda", type=float, default=None,
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
+    p.add_argument("--adapt-epochs", type=int, default=None,
+                   help="--encoder lite: epochs adapting the encoder to the folder's labelled "
+                        "clips before pre-training (default: the preset's; 0: skip)")
     _encoder_args(p)
     p.set_defaults(func=commands.cmd_train)
 

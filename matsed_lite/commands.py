@@ -59,7 +59,8 @@ def cmd_pretrain_encoder(args) -> int:
 
 
 # What a stage's summary line shows (when present): the numbers a user compares.
-_SUMMARY_KEYS = ("epochs_done", "best_epoch", "best_val_masked_mse", "interpolation_val_masked_mse",
+_SUMMARY_KEYS = ("epochs_done", "best_epoch", "val_frame_mAP", "best_val_masked_mse",
+                 "interpolation_val_masked_mse",
                  "mAP", "seconds", "model_path", "context_file")
 
 
@@ -106,6 +107,18 @@ def _encoder(args, preset):
     return build_encoder(preset, args.encoder, args.passt_checkpoint, args.encoder_weights)
 
 
+def cmd_adapt_encoder(args) -> int:
+    from .models.encoders import build_encoder
+    from .training.encoder_adaptation import adapt_encoder
+
+    _refuse_old_run(args)
+    preset = get_preset(args.preset)
+    return _run_stage(lambda: _print_result("adapt-encoder", adapt_encoder(
+        args.data, preset, args.out, build_encoder(preset, "lite", None, args.encoder_weights),
+        classes=args.classes, seed=args.seed, epochs=args.epochs, lr=args.lr,
+        resume=args.resume)))
+
+
 def cmd_pretrain(args) -> int:
     from .training.reconstruction_pretraining import pretrain_context
 
@@ -148,14 +161,34 @@ def cmd_train_crnn(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .models.encoders import default_encoder_kind
+    from .models.passt_lite import PaSSTLite, load_pretrained_encoder
+    from .training.encoder_adaptation import adapt_encoder
     from .training.finetune import finetune
     from .training.reconstruction_pretraining import pretrain_context
 
     preset = get_preset(args.preset)
     _refuse_old_run(args)
 
+    adapt_epochs = preset.adapt_epochs if args.adapt_epochs is None else args.adapt_epochs
+    if adapt_epochs < 0:
+        raise ValueError(f"--adapt-epochs must be >= 0, got {adapt_epochs}")
+    if args.adapt_epochs and (args.encoder or default_encoder_kind(preset)) != "lite":
+        raise ValueError("--adapt-epochs is for --encoder lite: the real PaSST has heard "
+                         "AudioSet's sounds, and MAT-SED fine-tunes it in stage 2 only")
+
+    if (args.resume and adapt_epochs and (args.out / "pretrain").exists()
+            and not (args.out / "adapt").exists()):
+        raise ValueError(f"{args.out}: this run began without adapting the encoder (no adapt/ "
+                         "folder); resume it as it began with --adapt-epochs 0")
+
     def pipeline():
         encoder = _encoder(args, preset)  # loaded once for pre-training and stage 1
+        if adapt_epochs and isinstance(encoder, PaSSTLite):
+            _print_result("adapt-encoder", adapt_encoder(
+                args.data, preset, args.out / "adapt", encoder, classes=args.classes,
+                seed=args.seed, epochs=adapt_epochs, resume=args.resume))
+            encoder = load_pretrained_encoder(preset, weights_dir=args.out / "adapt")
         _print_result("pretrain", pretrain_context(
             args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume,
             encoder=encoder))

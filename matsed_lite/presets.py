@@ -101,6 +101,12 @@ class Preset:
     # had half DESED-lite's steps and was still rising when it ended
     # (benchmarks/stage2_schedules.py --epochs, README "On real recordings").
     min_steps_per_epoch: int = 0
+    # Encoder adaptation (training.encoder_adaptation): epochs of tagging + frame loss on
+    # the folder's own labelled clips before pre-training, at this peak LR (0 epochs: off).
+    # Not in MAT-SED, whose PaSST has heard AudioSet's sounds; PaSST-lite's procedural
+    # corpus has not heard a real folder's (README, "On real recordings").
+    adapt_epochs: int = 0
+    adapt_lr: float = 5e-4
 
     @property
     def clip_samples(self) -> int:
@@ -186,6 +192,7 @@ SMOKE = Preset(
     encoder_broad_epochs=2, encoder_clips_per_epoch=16, encoder_broad_val_clips=8,
     pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
     stage2_max_consistency=2.0,
+    adapt_epochs=1,
 )
 
 # A real run on a 2-core laptop. `matsed-lite train` (pretrain + stages 1 and 2) took
@@ -213,6 +220,7 @@ CPU = Preset(
     pretrain_lr=1e-3, stage1_lr_scale=25.0, stage2_lr_scale=10.0,
     stage2_max_consistency=2.0,
     min_steps_per_epoch=150,
+    adapt_epochs=8,
 )
 
 # One Colab-class GPU: the lite geometry with more data.

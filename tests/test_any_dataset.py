@@ -70,6 +70,10 @@ def test_check_train_and_evaluate_a_foreign_folder(foreign_folder, tmp_path, cap
                  "--out", str(run)]) == 0, capsys.readouterr().err
     _, info = load_model(run / "stage2")
     assert info["classes"] == sorted(INVENTED.values())
+    # the encoder was adapted to the folder's own classes first
+    adapted = json.loads((run / "adapt" / "recipe.json").read_text())
+    assert adapted["classes"] == sorted(INVENTED.values())
+    assert set(adapted["val_frame_AP"]) == set(INVENTED.values())
     out = tmp_path / "eval.json"
     assert main(["evaluate", "--run", str(run), "--data", str(foreign_folder),
                  "--json", str(out)]) == 0, capsys.readouterr().err

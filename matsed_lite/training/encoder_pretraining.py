@@ -155,11 +155,14 @@ def tagging_check(model: torch.nn.Module, preset: "Preset | str" = "cpu", seed: 
 # ---------------------------------------------------------------------------
 # training
 
-def _roll_and_mix(mel: torch.Tensor, y: torch.Tensor, strong: torch.Tensor | None = None):
+def roll_and_mix(mel: torch.Tensor, y: torch.Tensor, strong: torch.Tensor | None = None,
+                 known: torch.Tensor | None = None):
     """The pre-training augmentation: roll each clip of (B, M, T) circularly in time by
     its own random shift, then on ENCODER_MIXUP_P of the batches mix it with a shuffled
     copy. Clip labels ``y`` (B, K) are mixed alike; frame labels ``strong`` (B, T, K),
-    if given, are rolled and mixed with their audio. Returns (mel, y, strong)."""
+    if given, are rolled and mixed with their audio. ``known`` (B,) bool, if given, says
+    which clips have real frame labels (encoder adaptation mixes strong and weak clips):
+    a mixed clip keeps them only if both of its clips had. Returns (mel, y, strong, known)."""
     b, _, t = mel.shape
     shift = torch.randint(0, t, (b, 1), device=mel.device)
     idx = (torch.arange(t, device=mel.device)[None] - shift) % t   # (B, T)
@@ -173,12 +176,14 @@ def _roll_and_mix(mel: torch.Tensor, y: torch.Tensor, strong: torch.Tensor | Non
         y = lam * y + (1 - lam) * y[perm]
         if strong is not None:
             strong = lam * strong + (1 - lam) * strong[perm]
-    return mel, y, strong
+        if known is not None:
+            known = known & known[perm]
+    return mel, y, strong, known
 
 
 def tagging_step(model, batch, state):
     """One multi-label tagging step: roll, optional mixup, BCE with logits."""
-    mel, y, _ = _roll_and_mix(batch["mel"], batch["weak"])
+    mel, y, _, _ = roll_and_mix(batch["mel"], batch["weak"])
     logits = model(mel)
     loss = F.binary_cross_entropy_with_logits(logits.float(), y)
     return loss, {}
@@ -216,7 +221,7 @@ def make_strong_tagging_step(frame_loss: float):
     reads its features for."""
 
     def step(model: StrongTagger, batch, state):
-        mel, y, strong = _roll_and_mix(batch["mel"], batch["weak"], batch["strong"])
+        mel, y, strong, _ = roll_and_mix(batch["mel"], batch["weak"], batch["strong"])
         enc = model.encoder
         logits, tokens, keep_t = enc.tag_and_tokens(mel)
         frames = enc.frame_norm(tokens).mean(dim=1)                    # (B, T', D)
