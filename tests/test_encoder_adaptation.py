@@ -108,3 +108,20 @@ def test_resuming_a_run_begun_without_adaptation_is_refused(smoke_folder, tmp_pa
     err = capsys.readouterr().err
     assert "began without adapting the encoder" in err and "--adapt-epochs 0" in err
     assert not (run / "adapt").exists()
+
+
+def test_adapt_encoder_command_writes_a_folder_other_commands_read(smoke_folder, tmp_path, capsys):
+    out = tmp_path / "adapted"
+    assert main(["adapt-encoder", "--data", str(smoke_folder), "--preset", "smoke", "--out", str(out),
+                 "--epochs", "1", "--lr", "1e-4"]) == 0, capsys.readouterr().err
+    assert "val_frame_mAP=" in capsys.readouterr().out
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["lr"] == 1e-4 and recipe["epochs"] == 1
+    assert main(["probe", "--data", str(smoke_folder), "--preset", "smoke", "--encoder", str(out),
+                 "--max-clips", "6"]) == 0, capsys.readouterr().err
+    # a second run into the same folder is refused, and nothing is overwritten
+    before = (out / "encoder.pt").read_bytes()
+    assert main(["adapt-encoder", "--data", str(smoke_folder), "--preset", "smoke", "--out", str(out),
+                 "--epochs", "1"]) != 0
+    assert "--resume" in capsys.readouterr().err
+    assert (out / "encoder.pt").read_bytes() == before
