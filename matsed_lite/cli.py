@@ -217,7 +217,8 @@ def _add_training_commands(sub) -> None:
                    help="stage 2: global-local fusion for the teacher and validation (default 0.5; 0: off)")
     p.add_argument("--adapt-epochs", type=int, default=None,
                    help="--encoder lite: epochs adapting the encoder to the folder's labelled "
-                        "clips before pre-training (default: the preset's; 0: skip)")
+                        "clips before pre-training (default: the preset's adapt_epochs, more "
+                        "on a small folder, to at least its adapt_min_steps steps; 0: skip)")
     _encoder_args(p)
     p.set_defaults(func=commands.cmd_train)
 

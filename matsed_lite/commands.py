@@ -187,7 +187,7 @@ def cmd_train(args) -> int:
         if adapt_epochs and isinstance(encoder, PaSSTLite):
             _print_result("adapt-encoder", adapt_encoder(
                 args.data, preset, args.out / "adapt", encoder, classes=args.classes,
-                seed=args.seed, epochs=adapt_epochs, resume=args.resume))
+                seed=args.seed, epochs=args.adapt_epochs, resume=args.resume))
             encoder = load_pretrained_encoder(preset, weights_dir=args.out / "adapt")
         _print_result("pretrain", pretrain_context(
             args.data, preset, args.out / "pretrain", seed=args.seed, resume=args.resume,

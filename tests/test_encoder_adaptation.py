@@ -125,3 +125,52 @@ def test_adapt_encoder_command_writes_a_folder_other_commands_read(smoke_folder,
                  "--epochs", "1"]) != 0
     assert "--resume" in capsys.readouterr().err
     assert (out / "encoder.pt").read_bytes() == before
+
+
+def test_a_small_folder_gets_more_adaptation_epochs_for_the_same_steps():
+    cpu = get_preset("cpu")
+    # DESED-lite: 1200 strong + 500 weak clips, 54 steps of 32: the preset's 24 epochs
+    assert ea.adaptation_epochs(cpu, 1700) == cpu.adapt_epochs == 24
+    # 900 labelled clips (29 steps an epoch) need 45 epochs for the same 1296 steps
+    assert ea.adaptation_epochs(cpu, 900) == 45
+    assert 45 * 29 >= cpu.adapt_min_steps > 44 * 29
+    # a larger folder is never cut below the preset's epochs
+    assert ea.adaptation_epochs(cpu, 10_000) == 24
+    # no floor at smoke: its 1 epoch whatever the size
+    assert ea.adaptation_epochs("smoke", 8) == get_preset("smoke").adapt_epochs == 1
+    with pytest.raises(ValueError, match="no labelled training clips"):
+        ea.adaptation_epochs(cpu, 0)
+
+
+def test_train_adapts_for_the_preset_s_epochs_when_none_are_given(smoke_folder, tmp_path,
+                                                                   monkeypatch):
+    seen = {}
+
+    def fake_adapt(data, preset, out, encoder, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop after recording the call")
+
+    monkeypatch.setattr(ea, "adapt_encoder", fake_adapt)
+    with pytest.raises(RuntimeError, match="stop after"):
+        main(["train", "--data", str(smoke_folder), "--preset", "smoke", "--out", str(tmp_path / "r")])
+    # None: adapt_encoder resolves the epochs from the folder's size (adaptation_epochs)
+    assert seen["epochs"] is None
+    seen.clear()
+    with pytest.raises(RuntimeError, match="stop after"):
+        main(["train", "--data", str(smoke_folder), "--preset", "smoke",
+              "--out", str(tmp_path / "r2"), "--adapt-epochs", "3"])
+    assert seen["epochs"] == 3
+
+
+def test_adapt_encoder_without_epochs_takes_the_step_floor(smoke_folder, tmp_path):
+    import dataclasses
+    smoke = get_preset("smoke")
+    n_clips = sum(1 for split in ("synth_train", "weak")
+                  for _ in (smoke_folder / "audio" / split).glob("*.wav"))
+    assert n_clips > smoke.encoder_batch
+    steps = -(-n_clips // smoke.encoder_batch)
+    floored = dataclasses.replace(smoke, adapt_epochs=1, adapt_min_steps=steps + 1)
+    recipe = ea.adapt_encoder(smoke_folder, floored, tmp_path / "a", load_pretrained_encoder("smoke"),
+                              progress=False)
+    assert recipe["epochs"] == recipe["epochs_done"] == 2
+    assert len(recipe["history"]) == 2

@@ -105,29 +105,35 @@ def frame_ap(model: StrongTagger, mels: torch.Tensor, strong: torch.Tensor, clas
             "per_class": {c: (None if np.isnan(a) else float(a)) for c, a in zip(classes, ap)}}
 
 
+def adaptation_epochs(preset: "Preset | str", n_clips: int) -> int:
+    """Epochs of adaptation for a folder of ``n_clips`` labelled training clips: the
+    preset's ``adapt_epochs``, or more, so that they take at least ``adapt_min_steps``
+    steps of ``encoder_batch`` clips (a small folder keeps the budget a large one gets)."""
+    p = get_preset(preset)
+    if n_clips < 1:
+        raise ValueError(f"adaptation_epochs: the folder has no labelled training clips ({n_clips})")
+    steps_per_epoch = -(-int(n_clips) // p.encoder_batch)
+    return max(int(p.adapt_epochs), -(-int(p.adapt_min_steps) // steps_per_epoch))
+
+
 def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite,
                   classes=None, seed: int = 0, epochs: int | None = None,
                   frame_loss: float = 1.0, lr: float | None = None, resume: bool = False,
                   progress: bool = True) -> dict:
     """Train ``encoder`` (a PaSST-lite, e.g. the shipped one) on the folder's labelled
     training splits; write the best epoch as ``out_dir/encoder.pt`` + ``recipe.json``.
-    ``epochs`` and ``lr`` default to the preset's ``adapt_epochs`` / ``adapt_lr``."""
+    ``lr`` defaults to the preset's ``adapt_lr``; ``epochs`` to ``adaptation_epochs``
+    (the preset's ``adapt_epochs``, more on a small folder); a given ``epochs`` is exact."""
     p = get_preset(preset)
-    epochs = int(p.adapt_epochs if epochs is None else epochs)
-    lr = float(p.adapt_lr if lr is None else lr)
-    if epochs < 1:
+    if epochs is not None and int(epochs) < 1:
         raise ValueError(f"adapt_encoder: epochs must be >= 1, got {epochs}")
+    lr = float(p.adapt_lr if lr is None else lr)
     out_dir, data_root = Path(out_dir), Path(data_root)
     layout = layout_for(data_root)
     if "validation" not in layout:
         raise ValueError(f"{data_root}: no validation split (needed to pick the best epoch)")
     classes = list(classes) if classes is not None else infer_classes(layout)
     names = [n for n, s in layout.items() if n != "validation" and s.kind in ("strong", "weak")]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_settings(out_dir / "run", {"stage": "encoder_adaptation", "preset": p.name,
-                                     "seed": seed, "epochs": epochs, "lr": lr,
-                                     "frame_loss": float(frame_loss), "classes": classes,
-                                     "data_root": str(data_root)}, resume)
     t0 = time.perf_counter()
     ds = make_datasets(layout, p, classes, splits=names + ["validation"])
     train = LabelledMels([ds[n] for n in names], p)
@@ -135,6 +141,14 @@ def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite
     val_mels = torch.stack([it["mel"] for it in val.items])
     val_strong = torch.stack([it["strong"] for it in val.items])
     t_data = time.perf_counter() - t0
+    epochs = adaptation_epochs(p, len(train)) if epochs is None else int(epochs)
+    if epochs < 1:
+        raise ValueError(f"adapt_encoder: the preset {p.name} adapts for 0 epochs; pass epochs")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_settings(out_dir / "run", {"stage": "encoder_adaptation", "preset": p.name,
+                                     "seed": seed, "epochs": epochs, "lr": lr,
+                                     "frame_loss": float(frame_loss), "classes": classes,
+                                     "data_root": str(data_root)}, resume)
 
     seed_everything(seed)
     model = PaSSTLite(**{**encoder.config, "n_classes": len(classes)})
