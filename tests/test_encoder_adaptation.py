@@ -140,6 +140,9 @@ def test_a_small_folder_gets_more_adaptation_epochs_for_the_same_steps():
     assert ea.adaptation_epochs("smoke", 8) == get_preset("smoke").adapt_epochs == 1
     with pytest.raises(ValueError, match="no labelled training clips"):
         ea.adaptation_epochs(cpu, 0)
+    # a preset that does not adapt (gpu) needs the epochs given, and says so before loading data
+    with pytest.raises(ValueError, match="preset gpu adapts for 0 epochs; pass epochs"):
+        ea.adapt_encoder("/nonexistent/folder", "gpu", "/nonexistent/out", None)
 
 
 def test_train_adapts_for_the_preset_s_epochs_when_none_are_given(smoke_folder, tmp_path,

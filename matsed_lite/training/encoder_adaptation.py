@@ -127,6 +127,8 @@ def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite
     p = get_preset(preset)
     if epochs is not None and int(epochs) < 1:
         raise ValueError(f"adapt_encoder: epochs must be >= 1, got {epochs}")
+    if epochs is None and p.adapt_epochs < 1:
+        raise ValueError(f"adapt_encoder: the preset {p.name} adapts for 0 epochs; pass epochs")
     lr = float(p.adapt_lr if lr is None else lr)
     out_dir, data_root = Path(out_dir), Path(data_root)
     layout = layout_for(data_root)
@@ -142,8 +144,6 @@ def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite
     val_strong = torch.stack([it["strong"] for it in val.items])
     t_data = time.perf_counter() - t0
     epochs = adaptation_epochs(p, len(train)) if epochs is None else int(epochs)
-    if epochs < 1:
-        raise ValueError(f"adapt_encoder: the preset {p.name} adapts for 0 epochs; pass epochs")
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir / "run", {"stage": "encoder_adaptation", "preset": p.name,
                                      "seed": seed, "epochs": epochs, "lr": lr,
