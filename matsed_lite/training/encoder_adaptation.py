@@ -34,7 +34,7 @@ from ..models.passt_lite import PaSSTLite
 from ..presets import ENCODER_WEIGHT_DECAY, Preset, get_preset
 from ..runtime import seed_everything
 from .encoder_pretraining import StrongTagger, roll_and_mix, token_targets, warm_start
-from .engine import check_settings, fit, load_checkpoint, steps_per_epoch, warmup_cosine
+from .engine import check_settings, fit, load_checkpoint, warmup_cosine
 
 
 class LabelledMels(torch.utils.data.Dataset):
@@ -112,8 +112,8 @@ def adaptation_epochs(preset: "Preset | str", n_clips: int) -> int:
     p = get_preset(preset)
     if n_clips < 1:
         raise ValueError(f"adaptation_epochs: the folder has no labelled training clips ({n_clips})")
-    epoch_steps = steps_per_epoch(n_clips, p.encoder_batch)
-    return max(int(p.adapt_epochs), -(-int(p.adapt_min_steps) // epoch_steps))
+    steps_per_epoch = -(-int(n_clips) // p.encoder_batch)
+    return max(int(p.adapt_epochs), -(-int(p.adapt_min_steps) // steps_per_epoch))
 
 
 def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite,
@@ -161,8 +161,8 @@ def adapt_encoder(data_root, preset: "Preset | str", out_dir, encoder: PaSSTLite
                 if not (q.ndim >= 2 and "pos" not in n and "token" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": ENCODER_WEIGHT_DECAY},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-    epoch_steps = steps_per_epoch(len(train), p.encoder_batch)
-    scheduler = warmup_cosine(optimizer, epochs * epoch_steps, epoch_steps,
+    steps_per_epoch = -(-len(train) // p.encoder_batch)
+    scheduler = warmup_cosine(optimizer, epochs * steps_per_epoch, steps_per_epoch,
                               start_factor=0.01, final_factor=0.01)
 
     def evaluate(m, state):

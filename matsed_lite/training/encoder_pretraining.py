@@ -52,7 +52,7 @@ from ..presets import (DESED_CLASSES, ENCODER_DATA_WORKERS, ENCODER_LR, ENCODER_
 from ..runtime import seed_everything
 from .broad_pretraining import (broad_recipe_fields, broad_train_data, broad_validation_mels,
                                 check_corpus)
-from .engine import check_settings, fit, load_checkpoint, steps_per_epoch, warmup_cosine
+from .engine import check_settings, fit, load_checkpoint, warmup_cosine
 
 CHECK_CLIPS = 64          # clips of tagging_eval in the shipped-weights check
 CHECK_TOLERANCE = 0.02    # allowed |mAP - recorded| (CPU/GPU kernels differ slightly)
@@ -321,11 +321,11 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
         train_data = broad_train_data(p, seed, clips_per_epoch, batch, workers,
                                       strong=frame_loss > 0)
         val_mels, val_y = broad_validation_mels(p, seed, p.encoder_broad_val_clips, workers)
-        epoch_steps = len(train_data)
+        steps_per_epoch = len(train_data)
     else:
         train_mels, train_y = load_tagging_mels(data_root, p, "tagging", progress=progress)
         train_data = MelTagging(train_mels, train_y)
-        epoch_steps = steps_per_epoch(len(train_mels), batch)
+        steps_per_epoch = -(-len(train_mels) // batch)
     t_data = time.perf_counter() - t_start
 
     seed_everything(seed)
@@ -344,8 +344,8 @@ def pretrain_encoder(data_root, preset: "Preset | str", out_dir, seed: int = 0,
                                                                 and "token" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": ENCODER_WEIGHT_DECAY},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=ENCODER_LR)
-    scheduler = warmup_cosine(optimizer, epochs * epoch_steps,
-                              ENCODER_WARMUP_EPOCHS * epoch_steps, start_factor=0.01, final_factor=0.01)
+    scheduler = warmup_cosine(optimizer, epochs * steps_per_epoch,
+                              ENCODER_WARMUP_EPOCHS * steps_per_epoch, start_factor=0.01, final_factor=0.01)
 
     def evaluate(m, state):
         out = {"val/mAP": score_tagger(m, eval_mels, eval_y, device=state.device)["mAP"]}

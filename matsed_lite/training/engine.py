@@ -55,7 +55,7 @@ from .run_state import (BEST_CHECKPOINT, LAST_CHECKPOINT, check_settings, load_c
 
 __all__ = ["BEST_CHECKPOINT", "LAST_CHECKPOINT", "EpochSampler", "NonFiniteLoss", "TrainState",
            "check_settings", "epoch_seed", "fit", "load_checkpoint", "rng_states",
-           "set_rng_states", "steps_per_epoch", "to_device", "warmup_cosine"]
+           "set_rng_states", "to_device", "warmup_cosine"]
 LOG_NAME = "log.jsonl"
 
 
@@ -65,11 +65,6 @@ class NonFiniteLoss(ValueError):
 
 # ---------------------------------------------------------------------------
 # small pieces, public so stages and tests can use them alone
-
-def steps_per_epoch(n_items: int, batch_size: int) -> int:
-    """Steps ``fit`` takes in one epoch over ``n_items`` (its default keeps the short last batch)."""
-    return -(-int(n_items) // int(batch_size))
-
 
 def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0,
                   start_factor: float = 0.0, final_factor: float = 0.0):
